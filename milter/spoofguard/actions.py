@@ -1,0 +1,131 @@
+"""From verdict to the changes the MTA must make, as data.
+
+The decision is data; only the pymilter adapter applies it. That keeps every header the
+milter writes unit-testable without an MTA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .headers import clean, header_value
+from .message import Message
+from .verdict import Action, Verdict
+
+SCORE_HEADER = "X-Spoofguard-Score"
+REPORT_HEADER = "X-Spoofguard-Report"
+OWN_PREFIX = "x-spoofguard-"
+MAX_DETAIL = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AddHeader:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHeader:
+    """Replace the ``index``-th (1-based) field called ``name``; an empty value deletes it."""
+
+    name: str
+    index: int
+    value: str
+
+
+class Outcome(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    TEMPFAIL = "tempfail"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    code: str
+    xcode: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    header_changes: tuple[AddHeader | ChangeHeader, ...] = ()
+    quarantine: str | None = None
+    outcome: Outcome = Outcome.ACCEPT
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSettings:
+    subject_prefix: str = "[SUSPICIOUS] "
+    reject_reply: str = "Message refused as likely spoofed intimidation or extortion"
+
+
+def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
+    if verdict.action is Action.REJECT:
+        return Plan(outcome=Outcome.REJECT, reply=Reply("550", "5.7.1", clean(settings.reject_reply)))
+    if verdict.action is Action.TEMPFAIL:
+        return Plan(
+            outcome=Outcome.TEMPFAIL,
+            reply=Reply("451", "4.7.1", "Message could not be checked now; try again later"),
+        )
+    changes: list[AddHeader | ChangeHeader] = list(remove_forged_headers(message))
+    changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
+    if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded:
+        changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
+    if verdict.action in (Action.TAG, Action.QUARANTINE):
+        subject = tagged_subject(message, settings.subject_prefix)
+        if subject is not None:
+            changes.append(subject)
+    quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None
+    return Plan(header_changes=tuple(changes), quarantine=quarantine)
+
+
+def score_text(verdict: Verdict) -> str:
+    return f"{verdict.score:.1f} ({verdict.thresholds.describe()})"
+
+
+def report_text(verdict: Verdict) -> str:
+    """``action=…; signal=+score detail; …`` for the user's client and for log readers."""
+    head = f"action={verdict.action.value}"
+    if verdict.intended_action:
+        head += f" (dry run: would {verdict.intended_action.value})"
+    parts = [head]
+    for signal in verdict.moving_signals:
+        detail = signal.detail if len(signal.detail) <= MAX_DETAIL else signal.detail[: MAX_DETAIL - 1] + "…"
+        label = "error" if signal.score == 0 else f"{signal.score:+.1f}"
+        parts.append(f"{signal.name}={label} {detail}")
+    if verdict.truncated:
+        parts.append(f"scanned first {verdict.scanned_bytes} body bytes only")
+    return "; ".join(parts)
+
+
+def quarantine_reason(verdict: Verdict) -> str:
+    names = ", ".join(s.name for s in verdict.moving_signals if s.score > 0)
+    return clean(f"spoofguard score {verdict.score:.1f}: {verdict.reason} ({names})")
+
+
+def tagged_subject(message: Message, prefix: str) -> AddHeader | ChangeHeader | None:
+    """Prefix the Subject once; a Subject that already carries the prefix is left alone."""
+    subjects = message.header_all("Subject")
+    if not subjects:
+        return AddHeader("Subject", prefix.strip())
+    first = subjects[0]
+    if first.value.lstrip().startswith(prefix.strip()):
+        return None
+    return ChangeHeader("Subject", 1, header_value("Subject", prefix + clean(first.raw), ascii_only=False))
+
+
+def remove_forged_headers(message: Message) -> list[ChangeHeader]:
+    """Delete incoming ``X-Spoofguard-*`` fields so users only ever see ours.
+
+    Deleted from the last occurrence back, so earlier indexes stay valid.
+    """
+    counts: dict[str, int] = {}
+    found: list[ChangeHeader] = []
+    for header in message.headers:
+        key = header.name.lower()
+        counts[key] = counts.get(key, 0) + 1
+        if key.startswith(OWN_PREFIX):
+            found.append(ChangeHeader(header.name, counts[key], ""))
+    return list(reversed(found))

@@ -1,0 +1,89 @@
+"""Turn validated settings into a ready Analyzer: the one place checks are wired up.
+
+Everything expensive (rule compilation, list parsing, resolver set-up) happens here, once
+per start or reload, never per message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from .checks import Check
+from .checks.content import ContentCheck, ContentSettings
+from .checks.ip_reputation import IPNetwork, IpReputationCheck, IpReputationSettings
+from .config import Settings
+from .errors import ConfigError
+from .lookups.dns import DnsClient, DnsSettings
+from .core import Analyzer
+from .policy import Policy
+from .rules import load_rule_files
+
+
+def build_policy(settings: Settings) -> Policy:
+    p = settings.policy
+    return Policy(
+        tag=p.tag,
+        quarantine=p.quarantine,
+        reject=p.reject if p.reject_enabled else None,
+        require_content_and_sender_risk=p.require_content_and_sender_risk,
+        on_error="tempfail" if p.on_error == "tempfail" else "accept",
+        dry_run=p.dry_run,
+    )
+
+
+def build_dns(settings: Settings) -> DnsClient:
+    d = settings.dns
+    return DnsClient(DnsSettings(nameservers=d.nameservers, port=d.port, timeout=d.timeout))
+
+
+def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
+    """Offline: checks that need the network report so and score nothing."""
+    dns = None if offline else build_dns(settings)
+    checks: list[Check] = []
+    content = settings.checks.content
+    if content.enabled:
+        rules = load_rule_files(settings.rule_files())
+        checks.append(ContentCheck(rules, ContentSettings(content.co_occurrence_bonus)))
+    ipr = settings.checks.ip_reputation
+    if ipr.enabled:
+        allow = _networks(ipr.allow) + _network_files(settings, "allow_files", ipr.allow_files)
+        deny = _networks(ipr.deny) + _network_files(settings, "deny_files", ipr.deny_files)
+        checks.append(
+            IpReputationCheck(
+                IpReputationSettings(
+                    allow=allow,
+                    deny=deny,
+                    allow_weight=ipr.allow_weight,
+                    deny_weight=ipr.deny_weight,
+                    no_ptr_weight=ipr.no_ptr_weight,
+                    ptr_mismatch_weight=ipr.ptr_mismatch_weight,
+                ),
+                dns,
+            )
+        )
+    return Analyzer(checks, build_policy(settings))
+
+
+def _networks(items: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _network_files(settings: Settings, key: str, files: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """CIDR files: one network per line, ``#`` comments; read on start and on every reload."""
+    networks: list[IPNetwork] = []
+    for name in files:
+        path = settings.resolve(name)
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(settings.path, f"checks.ip_reputation.{key}", f"cannot read {path}: {exc.strerror}") from exc
+        for number, line in enumerate(lines, 1):
+            entry = line.split("#", 1)[0].strip()
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ConfigError(path, f"line {number}", f"{entry!r} is not an IP network (CIDR)") from None
+    return tuple(networks)

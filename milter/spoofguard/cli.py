@@ -1,0 +1,151 @@
+"""Command line: ``serve`` runs the milter; ``check`` runs the same core on one message;
+``config check`` validates a configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__, config
+from .actions import AddHeader, plan
+from .checks import Stage
+from .errors import ConfigError
+from .lookups import LookupSession
+from .message import Envelope, Message
+from .runtime import build_runtime
+from .service import strip_brackets
+from .verdict import Action, Verdict
+
+EXIT_CODES = {Action.ACCEPT: 0, Action.TAG: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
+EXIT_ERROR = 4
+EXIT_USAGE = 64
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: systemd shows it as a configuration problem
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"spoofguard: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spoofguard", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"spoofguard {__version__}")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the milter in the foreground")
+    serve.add_argument("--config", help="configuration file (default: search order in README)")
+    serve.set_defaults(handler=_serve)
+
+    check = commands.add_parser(
+        "check",
+        help="analyse one message and explain the verdict",
+        description="Exit code: 0 accept, 1 tag, 2 quarantine, 3 reject, 4 error "
+        "(a check could not answer, or the verdict is tempfail).",
+    )
+    check.add_argument("file", help="an .eml file, or - for standard input")
+    check.add_argument("--config", help="configuration file")
+    check.add_argument("--client-ip", help="connecting IP address")
+    check.add_argument("--client-name", help="connecting host name as the MTA saw it")
+    check.add_argument("--helo", help="HELO/EHLO name")
+    check.add_argument("--mail-from", help="envelope sender (default: the Return-Path header)")
+    check.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeatable)")
+    check.add_argument("--offline", action="store_true", help="no network lookups")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.set_defaults(handler=_check)
+
+    cfg = commands.add_parser("config", help="configuration tools")
+    cfg_commands = cfg.add_subparsers(metavar="ACTION")
+    cfg_check = cfg_commands.add_parser("check", help="validate a configuration file and its rules")
+    cfg_check.add_argument("path", nargs="?", help="file to check (default: the one serve would use)")
+    cfg_check.set_defaults(handler=_config_check)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .service import serve  # imports pymilter; other commands work without it
+
+    return serve(args.config)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    settings = config.load(args.path)
+    runtime = build_runtime(settings, offline=True)
+    names = ", ".join(check.name for check in runtime.analyzer.checks)
+    print(f"{settings.path}: OK ({len(settings.rule_files())} rule file(s); checks: {names})")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    envelope = Envelope(
+        client_ip=args.client_ip,
+        client_name=args.client_name,
+        helo=args.helo,
+        mail_from=args.mail_from,
+        rcpts=list(args.rcpt),
+    )
+    message = Message.from_bytes(data, envelope, scan_cap=settings.analysis.scan_cap)
+    if envelope.mail_from is None:
+        return_path = message.header("Return-Path")
+        envelope.mail_from = strip_brackets(return_path) if return_path else None
+    runtime = build_runtime(settings, offline=args.offline)
+    session: LookupSession = runtime.new_session()
+    for stage in Stage:  # in transaction order, so lookups overlap as in the milter
+        runtime.analyzer.prefetch(stage, message, session)
+    verdict = runtime.analyzer.analyze(message, session)
+    changes = plan(verdict, message, runtime.actions)
+    runtime.pool.shutdown()
+    if args.json:
+        out = {"path": args.file, **verdict.to_dict(), "headers": _header_changes(changes)}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print_table(args.file, verdict, changes.quarantine)
+    return EXIT_ERROR if verdict.action is Action.TEMPFAIL or verdict.degraded else EXIT_CODES[verdict.action]
+
+
+def _header_changes(p: object) -> list[dict[str, object]]:
+    changes = getattr(p, "header_changes", ())
+    return [
+        {"op": "add" if isinstance(c, AddHeader) else "change", "name": c.name, "value": c.value}
+        for c in changes
+    ]
+
+
+def _print_table(path: str, verdict: Verdict, quarantine_reason: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"spoofguard check {path}", title_justify="left")
+    table.add_column("signal")
+    table.add_column("score", justify="right")
+    table.add_column("kind")
+    table.add_column("detail", overflow="fold")
+    for s in verdict.signals:
+        score = "unknown" if s.kind.value == "error" else f"{s.score:+.1f}"
+        table.add_row(s.name, score, s.kind.value, s.detail)
+    console.print(table)
+    action = verdict.action.value
+    if verdict.intended_action:
+        action += f" (dry run; would {verdict.intended_action.value})"
+    console.print(f"score {verdict.score:.1f} ({verdict.thresholds.describe()}) -> [bold]{action}[/bold]")
+    console.print(f"reason: {verdict.reason}", markup=False, highlight=False)
+    if quarantine_reason:
+        console.print(f"quarantine reason: {quarantine_reason}", markup=False, highlight=False)
+    if verdict.truncated:
+        console.print(f"scanned the first {verdict.scanned_bytes} body bytes only")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

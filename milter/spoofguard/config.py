@@ -1,0 +1,270 @@
+"""Configuration: one TOML file, validated strictly at start-up and on reload.
+
+Unknown keys, wrong types and impossible values stop start-up with one message naming the
+file, the key and the problem, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PACKAGED_CONFIG = PACKAGE_DATA / "spoofguard.toml"
+BUILTIN_RULES = PACKAGE_DATA / "rules"
+SYSTEM_CONFIG = Path("/etc/spoofguard/spoofguard.toml")
+ENV_VAR = "SPOOFGUARD_CONFIG"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _check(fn: Callable[[Any], str | None]) -> Any:
+    """Attach a validator returning a problem description (or None) to a field."""
+    return {"check": fn}
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of: {', '.join(choices)}"
+
+
+def _socket(v: str) -> str | None:
+    if v.startswith("unix:") and len(v) > 5:
+        return None
+    if v.startswith(("inet:", "inet6:")):
+        port, _, host = v.split(":", 1)[1].partition("@")
+        if port.isdigit() and 0 < int(port) < 65536:
+            return None
+    return "must be 'inet:PORT@HOST', 'inet6:PORT@HOST' or 'unix:PATH'"
+
+
+def _cidrs(v: tuple[str, ...]) -> str | None:
+    for item in v:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an IP network (CIDR)"
+    return None
+
+
+def _ips(v: tuple[str, ...]) -> str | None:
+    for item in v:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            return f"{item!r} is not an IP address"
+    return None
+
+
+@dataclass(frozen=True)
+class MilterSection:
+    socket: str = field(default="inet:8895@127.0.0.1", metadata=_check(_socket))
+    name: str = "spoofguard"
+    timeout: int = field(default=600, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
+class AnalysisSection:
+    scan_cap: int = field(default=2 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
+    budget: float = field(default=5.0, metadata=_check(_positive))
+    lookup_timeout: float = field(default=2.0, metadata=_check(_positive))
+    lookup_workers: int = field(default=32, metadata=_check(lambda v: None if 1 <= v <= 1024 else "must be between 1 and 1024"))
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    tag: float = 4.0
+    quarantine: float = 8.0
+    reject: float = 15.0
+    reject_enabled: bool = False
+    require_content_and_sender_risk: bool = True
+    on_error: str = field(default="accept", metadata=_check(_one_of("accept", "tempfail")))
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ActionsSection:
+    subject_prefix: str = "[SUSPICIOUS] "
+    reject_reply: str = "Message refused as likely spoofed intimidation or extortion"
+
+
+@dataclass(frozen=True)
+class DnsSection:
+    nameservers: tuple[str, ...] = field(default=(), metadata=_check(_ips))
+    port: int = field(default=53, metadata=_check(lambda v: None if 0 < v < 65536 else "must be a port number"))
+    timeout: float = field(default=2.0, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
+class RulesSection:
+    files: tuple[str, ...] = ("builtin",)
+
+
+@dataclass(frozen=True)
+class ContentSection:
+    enabled: bool = True
+    co_occurrence_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+
+
+@dataclass(frozen=True)
+class IpReputationSection:
+    enabled: bool = True
+    allow: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
+    deny: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
+    allow_files: tuple[str, ...] = ()
+    deny_files: tuple[str, ...] = ()
+    allow_weight: float = -5.0
+    deny_weight: float = 6.0
+    no_ptr_weight: float = 1.0
+    ptr_mismatch_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class ChecksSection:
+    content: ContentSection = ContentSection()
+    ip_reputation: IpReputationSection = IpReputationSection()
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = field(default="info", metadata=_check(_one_of(*LOG_LEVELS)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    milter: MilterSection = MilterSection()
+    analysis: AnalysisSection = AnalysisSection()
+    policy: PolicySection = PolicySection()
+    actions: ActionsSection = ActionsSection()
+    dns: DnsSection = DnsSection()
+    rules: RulesSection = RulesSection()
+    checks: ChecksSection = ChecksSection()
+    log: LogSection = LogSection()
+
+    def resolve(self, name: str) -> Path:
+        """A path from the config, relative to the config file's directory."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
+
+    def rule_files(self) -> list[Path]:
+        """``builtin`` is the packaged rule set; globs may match nothing, plain paths must exist."""
+        found: list[Path] = []
+        for entry in self.rules.files:
+            if entry == "builtin":
+                found.extend(sorted(BUILTIN_RULES.glob("*.toml")))
+                continue
+            target = self.resolve(entry)
+            if glob.has_magic(str(target)):
+                found.extend(sorted(Path(p) for p in glob.glob(str(target))))
+            elif target.is_file():
+                found.append(target)
+            else:
+                raise ConfigError(self.path, "rules.files", f"rule file {target} does not exist")
+        return found
+
+
+def locate(explicit: str | Path | None = None) -> Path:
+    """``--config``, then ``$SPOOFGUARD_CONFIG``, then /etc/spoofguard, then the packaged default."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG
+    return PACKAGED_CONFIG
+
+
+def load(explicit: str | Path | None = None) -> Settings:
+    path = locate(explicit)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(path, "", "file not found") from exc
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from exc
+    return parse(data, path)
+
+
+def parse(data: dict[str, Any], path: Path) -> Settings:
+    settings: Settings = _build(Settings, data, path, "", preset={"path": path.resolve()})
+    policy = settings.policy
+    if not policy.tag < policy.quarantine:
+        raise ConfigError(path, "policy.quarantine", "must be greater than policy.tag")
+    if policy.reject_enabled and not policy.quarantine < policy.reject:
+        raise ConfigError(path, "policy.reject", "must be greater than policy.quarantine")
+    if "\n" in settings.actions.subject_prefix or "\r" in settings.actions.subject_prefix:
+        raise ConfigError(path, "actions.subject_prefix", "must be one line")
+    settings.rule_files()  # fail now, not at the first message, on a missing rule file
+    return settings
+
+
+def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any] | None = None) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(path, prefix.rstrip("."), "must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not (preset and f.name in preset)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(path, prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = dict(preset or {})
+    for name, spec in known.items():
+        key = prefix + name
+        if name not in table:
+            continue
+        hint = hints[name]
+        raw = table[name]
+        if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
+            values[name] = _build(hint, raw, path, key + ".")
+            continue
+        value = _coerce(raw, hint, path, key)
+        check = spec.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(path, key, problem)
+        values[name] = value
+    return cls(**values)
+
+
+def _coerce(raw: Any, hint: Any, path: Path, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise ConfigError(path, key, f"must be a list of strings, got {_toml_type(raw)}")
+        return tuple(raw)
+    if hint is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(path, key, f"must be true or false, got {_toml_type(raw)}")
+        return raw
+    if hint is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ConfigError(path, key, f"must be an integer, got {_toml_type(raw)}")
+        return raw
+    if hint is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ConfigError(path, key, f"must be a number, got {_toml_type(raw)}")
+        return float(raw)
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ConfigError(path, key, f"must be a string, got {_toml_type(raw)}")
+        return raw
+    raise ConfigError(path, key, f"unsupported setting type {hint}")  # a bug in this module
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+

@@ -1,0 +1,96 @@
+"""The pure core: ``Analyzer.analyze(message, lookups) -> Verdict``.
+
+No pymilter here. The milter, ``spoofguard check`` and the tests all call this, so what an
+admin sees on the command line is what the milter does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from .checks import Check, Stage
+from .lookups import LookupSession
+from .message import Message
+from .policy import Policy, decide
+from .verdict import Action, Signal, SignalKind, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class Analyzer:
+    """Checks and policy built once per configuration load, shared by all connections."""
+
+    def __init__(self, checks: Sequence[Check], policy: Policy) -> None:
+        self.checks = tuple(checks)
+        self.policy = policy
+
+    def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
+        """Let every check start what it can at this stage; failures surface in ``run``."""
+        for check in self.checks:
+            try:
+                check.prefetch(stage, message, lookups)
+            except Exception:
+                log.exception("check %s failed to start its lookups", check.name)
+
+    def analyze(self, message: Message, lookups: LookupSession) -> Verdict:
+        started = time.perf_counter()
+        signals: list[Signal] = []
+        for check in self.checks:
+            signals.extend(self._run_check(check, message, lookups))
+        if message.truncated:
+            signals.append(
+                Signal(
+                    "message.truncated",
+                    0.0,
+                    f"scanned the first {message.scanned_bytes} of {message.body_size} body "
+                    "bytes; the rest passed unscanned",
+                )
+            )
+        decision = decide(self.policy, tuple(signals))
+        action, intended = decision.action, None
+        if self.policy.dry_run and action is not Action.ACCEPT:
+            action, intended = Action.ACCEPT, decision.action
+        return Verdict(
+            action=action,
+            score=sum(s.score for s in signals),
+            signals=tuple(signals),
+            thresholds=self.policy.thresholds,
+            reason=decision.reason,
+            scanned_bytes=message.scanned_bytes,
+            truncated=message.truncated,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            dry_run=self.policy.dry_run,
+            intended_action=intended,
+        )
+
+    @staticmethod
+    def _run_check(check: Check, message: Message, lookups: LookupSession) -> list[Signal]:
+        try:
+            return list(check.run(message, lookups))
+        except Exception as exc:
+            log.exception("check %s failed", check.name)
+            return [
+                Signal.unknown(
+                    f"{check.name}.error",
+                    f"check failed: {type(exc).__name__}: {exc}",
+                    potential=check.max_score,
+                    stands_for=check.kind,
+                )
+            ]
+
+
+def failure_verdict(policy: Policy, exc: BaseException, elapsed_ms: float = 0.0) -> Verdict:
+    """The verdict when analysis itself could not run: the admin's ``on_error`` decides."""
+    action = Action.TEMPFAIL if policy.on_error == "tempfail" else Action.ACCEPT
+    signal = Signal("spoofguard.error", 0.0, f"analysis failed: {type(exc).__name__}: {exc}", SignalKind.ERROR)
+    return Verdict(
+        action=action,
+        score=0.0,
+        signals=(signal,),
+        thresholds=policy.thresholds,
+        reason=f"internal error; on_error={policy.on_error}",
+        elapsed_ms=elapsed_ms,
+        dry_run=policy.dry_run,
+    )

@@ -1,0 +1,160 @@
+"""The one representation of a message that every part of spoofguard reads.
+
+It is filled either incrementally from milter callbacks or at once from an ``.eml`` file,
+so the milter, the CLI and the tests analyse exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from functools import cached_property
+
+DEFAULT_SCAN_CAP = 2 * 1024 * 1024
+
+_PARSER = BytesParser(policy=email.policy.default)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A header field as received: ``raw`` keeps folding and encoded words."""
+
+    name: str
+    raw: str
+
+    @property
+    def value(self) -> str:
+        """The decoded value (RFC 2047 words decoded, unfolded); never raises."""
+        return decode_header_value(self.name, self.raw)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What the MTA knows before the message content arrives."""
+
+    client_ip: str | None = None
+    client_name: str | None = None
+    helo: str | None = None
+    mail_from: str | None = None
+    rcpts: list[str] = field(default_factory=list)
+    queue_id: str | None = None
+
+
+@dataclass(eq=False)
+class Message:
+    """Envelope, headers in order, and the body up to the scan cap.
+
+    Body bytes past ``scan_cap`` are counted but never kept: they pass through the MTA
+    untouched and unscanned, and ``truncated`` says so.
+    """
+
+    envelope: Envelope = field(default_factory=Envelope)
+    headers: list[Header] = field(default_factory=list)
+    scan_cap: int = DEFAULT_SCAN_CAP
+    body_size: int = 0
+    _body: bytearray = field(default_factory=bytearray, repr=False)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        envelope: Envelope | None = None,
+        scan_cap: int = DEFAULT_SCAN_CAP,
+    ) -> Message:
+        """Build from a whole RFC 5322 message (an ``.eml`` file or stdin)."""
+        message = cls(envelope=envelope or Envelope(), scan_cap=scan_cap)
+        head, body = split_head_body(data)
+        for name, raw in iter_raw_headers(head):
+            message.add_header(name, raw)
+        message.add_body(body)
+        return message
+
+    def add_header(self, name: str, raw: str) -> None:
+        self.headers.append(Header(name, raw))
+
+    def add_body(self, chunk: bytes) -> None:
+        """Keep bytes only up to the scan cap; count all of them."""
+        room = self.scan_cap - len(self._body)
+        if room > 0:
+            self._body += chunk[:room]
+        self.body_size += len(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self._body)
+
+    @property
+    def scanned_bytes(self) -> int:
+        return len(self._body)
+
+    @property
+    def truncated(self) -> bool:
+        return self.body_size > len(self._body)
+
+    def header(self, name: str) -> str | None:
+        """Decoded value of the first header called ``name`` (case-insensitive)."""
+        wanted = name.lower()
+        for header in self.headers:
+            if header.name.lower() == wanted:
+                return header.value
+        return None
+
+    def header_all(self, name: str) -> list[Header]:
+        wanted = name.lower()
+        return [h for h in self.headers if h.name.lower() == wanted]
+
+    @cached_property
+    def parsed(self) -> EmailMessage:
+        """The message parsed by the stdlib ``email`` package (policy ``default``).
+
+        Parsed once, on first use, from the scanned bytes only.
+        """
+        head = "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers)
+        data = head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self._body)
+        parsed: EmailMessage = _PARSER.parsebytes(data)  # type: ignore[assignment]
+        return parsed
+
+
+def decode_header_value(name: str, raw: str) -> str:
+    """Decode RFC 2047 words and unfold; malformed input degrades to the raw text."""
+    unfolded = _FOLD.sub("", raw).replace("\r", " ").replace("\n", " ")
+    try:
+        return str(email.policy.default.header_factory(name, unfolded))
+    except Exception:  # the email package raises many types on hostile input
+        return unfolded
+
+
+def split_head_body(data: bytes) -> tuple[bytes, bytes]:
+    """Split at the first empty line, accepting CRLF or bare LF line endings."""
+    for blank in (b"\r\n", b"\n"):
+        if data.startswith(blank):
+            return b"", data[len(blank) :]
+    found = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) != -1]
+    if not found:
+        return data, b""
+    index, size = min(found)
+    return data[:index], data[index + size :]
+
+
+def iter_raw_headers(head: bytes) -> list[tuple[str, str]]:
+    """Header fields in order with their raw (folded) values, as an MTA would pass them."""
+    text = head.decode("utf-8", "surrogateescape")
+    fields: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + "\n" + line)
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or not name.isprintable():
+            continue  # not a header field; the MTA would have refused or moved it
+        fields.append((name, value[1:] if value.startswith(" ") else value))
+    return fields
+
+
+def _unfold_for_reparse(raw: str) -> str:
+    return raw.replace("\r\n", "\n").replace("\n", "\r\n")

@@ -1,0 +1,91 @@
+"""Score to action, with the guard that keeps content alone from holding mail.
+
+A newsletter quoting a threat scores on content but comes from an authenticated, known
+sender; holding it would teach users to distrust the quarantine. So by default
+``quarantine`` and ``reject`` need intimidation content *and* a sender-risk signal, and
+content alone can at most tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .verdict import Action, Signal, SignalKind, Thresholds
+
+OnError = Literal["accept", "tempfail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    tag: float = 4.0
+    quarantine: float = 8.0
+    reject: float | None = None
+    require_content_and_sender_risk: bool = True
+    on_error: OnError = "accept"
+    dry_run: bool = False
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.tag, self.quarantine, self.reject)
+
+    @property
+    def strongest_action(self) -> Action:
+        return Action.REJECT if self.reject is not None else Action.QUARANTINE
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reason: str
+
+
+def decide(policy: Policy, signals: tuple[Signal, ...]) -> Decision:
+    """Pick the action for the summed score, then apply the guard and the error policy."""
+    action, reason = _guarded(policy, signals, assume_unknowns=False)
+    unknowns = [s for s in signals if s.kind is SignalKind.ERROR]
+    if unknowns and policy.on_error == "tempfail":
+        # Tempfail only when the missing answers could have changed the outcome.
+        could_be, _ = _guarded(policy, signals, assume_unknowns=True)
+        if could_be is not action:
+            failed = ", ".join(sorted({s.check for s in unknowns}))
+            return Decision(
+                Action.TEMPFAIL,
+                f"{failed} could not answer and might have raised {action.value} to "
+                f"{could_be.value}; on_error=tempfail",
+            )
+    return Decision(action, reason)
+
+
+def _guarded(
+    policy: Policy, signals: tuple[Signal, ...], *, assume_unknowns: bool
+) -> tuple[Action, str]:
+    score = sum(s.score for s in signals)
+    kinds = {s.kind for s in signals if s.score > 0}
+    if assume_unknowns:
+        for s in signals:
+            if s.kind is SignalKind.ERROR and s.potential > 0:
+                score += s.potential
+                if s.stands_for is not None:
+                    kinds.add(s.stands_for)
+    action = _by_threshold(policy, score)
+    if action is Action.ACCEPT:
+        return action, f"score {score:.1f} below tag threshold"
+    if not policy.require_content_and_sender_risk or action.rank < Action.QUARANTINE.rank:
+        return action, f"score {score:.1f} reaches {action.value}"
+    has_content = SignalKind.CONTENT in kinds
+    has_sender_risk = SignalKind.SENDER_RISK in kinds
+    if has_content and has_sender_risk:
+        return action, f"intimidation content from a risky sender, score {score:.1f}"
+    missing = "intimidation content" if not has_content else "sender-risk signal"
+    return Action.TAG, f"score {score:.1f} reaches {action.value} but no {missing}: tag only"
+
+
+def _by_threshold(policy: Policy, score: float) -> Action:
+    if policy.reject is not None and score >= policy.reject:
+        return Action.REJECT
+    if score >= policy.quarantine:
+        return Action.QUARANTINE
+    if score >= policy.tag:
+        return Action.TAG
+    return Action.ACCEPT

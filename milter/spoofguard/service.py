@@ -1,0 +1,218 @@
+"""The pymilter adapter: collect the transaction into a Message, hand it to the core at
+end-of-message, and apply the resulting Plan. No decisions are made here.
+
+Every collecting callback is negotiated as no-reply and the ones we do not use are not
+called at all, so the MTA waits on us only once per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any, ClassVar
+
+import Milter
+import milter as libmilter
+
+from . import config, logs
+from .actions import AddHeader, Outcome, Plan, plan
+from .checks import Stage
+from .core import failure_verdict
+from .lookups import LookupSession
+from .message import Envelope, Message
+from .runtime import Runtime, RuntimeHolder, build_runtime
+
+
+log = logging.getLogger(__name__)
+
+_REPLIES = {Outcome.REJECT: Milter.REJECT, Outcome.TEMPFAIL: Milter.TEMPFAIL}
+
+
+def strip_brackets(address: str) -> str:
+    address = address.strip()
+    return address[1:-1] if address.startswith("<") and address.endswith(">") else address
+
+
+class SpoofguardMilter(Milter.Base):
+    """One instance per SMTP connection (libmilter calls it from that connection's thread)."""
+
+    holder: ClassVar[RuntimeHolder]
+
+    def __init__(self) -> None:
+        self.runtime: Runtime = self.holder.current
+        self.connection = Envelope()
+        self.session: LookupSession | None = None
+        self.message: Message | None = None
+
+    # -- collecting callbacks: no reply, never fail the transaction ---------------------
+
+    @Milter.noreply
+    def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        ip = hostaddr[0] if family in (socket.AF_INET, socket.AF_INET6) and hostaddr else None
+        self.connection = Envelope(client_ip=ip, client_name=hostname)
+        self.session = self.runtime.new_session()
+        self._prefetch(Stage.CONNECT, Message(envelope=self.connection))
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def hello(self, heloname: str) -> int:
+        self.connection.helo = heloname
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envfrom(self, mailfrom: str, *esmtp: str) -> int:
+        # A new transaction: fresh message and budget, the connection's lookups are kept.
+        self.runtime = self.holder.current
+        env = self.connection
+        envelope = Envelope(env.client_ip, env.client_name, env.helo, strip_brackets(mailfrom))
+        self.message = Message(envelope=envelope, scan_cap=self.runtime.settings.analysis.scan_cap)
+        if self.session is None:
+            self.session = self.runtime.new_session()
+        else:
+            self.session.restart_budget()
+        self._prefetch(Stage.MAIL, self.message)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envrcpt(self, to: str, *esmtp: str) -> int:
+        if self.message is not None:
+            self.message.envelope.rcpts.append(strip_brackets(to))
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def header(self, name: str, value: str) -> int:
+        if self.message is not None:
+            self.message.add_header(name, value)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def eoh(self) -> int:
+        if self.message is not None:
+            self._prefetch(Stage.HEADERS, self.message)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def body(self, chunk: bytes) -> int:
+        if self.message is not None:
+            self.message.add_body(chunk)  # bytes past the scan cap are counted, not kept
+        return Milter.CONTINUE
+
+    def abort(self) -> int:
+        self.message = None
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self.message = None
+        self.session = None
+        return Milter.CONTINUE
+
+    # -- the one answer ---------------------------------------------------------------
+
+    def eom(self) -> int:
+        started = time.perf_counter()
+        message = self.message or Message(envelope=self.connection)
+        message.envelope.queue_id = self._macro("i")
+        policy = self.runtime.analyzer.policy
+        try:
+            session = self.session or self.runtime.new_session()
+            verdict = self.runtime.analyzer.analyze(message, session)
+        except Exception as exc:
+            log.exception("analysis failed for queue id %s", message.envelope.queue_id)
+            verdict = failure_verdict(policy, exc)
+        try:
+            result = self._apply(plan(verdict, message, self.runtime.actions))
+        except Exception:
+            log.exception("could not apply the verdict for queue id %s", message.envelope.queue_id)
+            result = Milter.TEMPFAIL if policy.on_error == "tempfail" else Milter.ACCEPT
+        logs.log_verdict(message, verdict, (time.perf_counter() - started) * 1000)
+        self.message = None
+        return result
+
+    def _apply(self, p: Plan) -> int:
+        if p.outcome in _REPLIES:
+            assert p.reply is not None
+            self.setreply(p.reply.code, p.reply.xcode, p.reply.text.replace("%", "%%"))
+            return _REPLIES[p.outcome]
+        for change in p.header_changes:
+            if isinstance(change, AddHeader):
+                self.addheader(change.name, _wire(change.value))
+            else:
+                self.chgheader(change.name, change.index, _wire(change.value))
+        if p.quarantine:
+            self.quarantine(p.quarantine)
+        return Milter.ACCEPT
+
+    def _prefetch(self, stage: Stage, message: Message) -> None:
+        if self.session is not None:
+            self.runtime.analyzer.prefetch(stage, message, self.session)
+
+    def _macro(self, name: str) -> str | None:
+        try:
+            value = self.getsymval(name)
+        except Exception:
+            return None
+        return value or None
+
+
+def _wire(value: str) -> str | bytes:
+    """Header text as libmilter wants it; original 8-bit bytes survive via surrogateescape."""
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape")
+
+
+def serve(config_path: str | None = None) -> int:
+    """Run the milter in the foreground until SIGTERM; SIGHUP reloads the configuration.
+
+    libmilter turns SIGHUP into "stop" in its own signal thread. Running libmilter off the
+    main thread leaves SIGHUP and SIGTERM unblocked in the main thread, where the kernel
+    delivers them first, so Python's handlers see them: SIGHUP reloads, SIGTERM stops.
+    """
+    settings = config.load(config_path)
+    logs.setup(settings.log.level)
+    holder = RuntimeHolder(build_runtime(settings), config_path)
+    SpoofguardMilter.holder = holder
+    Milter.factory = SpoofguardMilter
+    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
+    m = settings.milter
+    if m.socket.startswith("unix:"):
+        os.umask(0o007)  # the MTA's user connects through group membership
+
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Milter.runmilter(m.name, m.socket, m.timeout)
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+
+    stopping = threading.Event()
+
+    def on_term(signum: int, frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %d: stopping after the messages in progress", signum)
+            libmilter.stop()
+
+    def on_hup(signum: int, frame: object) -> None:
+        holder.reload()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    worker = threading.Thread(target=run, name="libmilter")
+    worker.start()
+    log.info("spoofguard listening on %s (config %s)", m.socket, settings.path)
+    while worker.is_alive():
+        worker.join(0.5)
+    holder.current.pool.shutdown()
+    if failure:
+        log.error("milter stopped: %s", failure[0])
+        return 1
+    log.info("spoofguard stopped")
+    return 0
+
+
+
