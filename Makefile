@@ -1,0 +1,51 @@
+# spoofguard: `make run` starts the milter with the default config, `make test` runs every
+# test. Both install what is missing first (Debian packages with apt-get, then a venv).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+CONFIG ?= config/spoofguard.toml
+DEBIAN_PACKAGES := libmilter-dev postfix swaks
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-unit test-integration deps system-deps lint clean
+
+run: deps
+	$(BIN)/spoofguard serve --config $(CONFIG)
+
+test: deps
+	$(BIN)/python -m pytest -q
+
+test-unit: deps
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: deps
+	$(BIN)/python -m pytest -q tests/integration
+
+deps: system-deps $(STAMP)
+
+# Installs only the Debian packages that are missing; apt-get update only when needed.
+system-deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+lint: deps
+	$(BIN)/pip install -q ruff mypy
+	$(BIN)/ruff check milter tests
+	$(BIN)/mypy milter/spoofguard
+
+clean:
+	rm -rf $(VENV) build *.egg-info milter/*.egg-info .pytest_cache

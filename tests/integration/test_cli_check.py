@@ -1,0 +1,94 @@
+"""``spoofguard check``: the same core as the milter, explained on the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.dns_server import LoopbackDNS
+from tests.support.messages import BENIGN, THREAT, make_message
+from tests.support.milter_process import toml_text
+
+
+def spoofguard(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spoofguard.cli", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def write(tmp_path: Path, name: str, body: str, subject: str = "Hello") -> Path:
+    path = tmp_path / name
+    path.write_bytes(make_message(body, subject=subject).as_bytes())
+    return path
+
+
+def test_benign_message_exits_0_and_says_accept(tmp_path: Path) -> None:
+    result = spoofguard("check", "--offline", str(write(tmp_path, "ok.eml", BENIGN)))
+    assert result.returncode == 0, result.stderr
+    assert "-> accept" in result.stdout
+
+
+def test_threat_table_names_each_signal_with_its_score(tmp_path: Path) -> None:
+    result = spoofguard("check", "--offline", str(write(tmp_path, "threat.eml", THREAT)))
+    assert result.returncode == 1, result.stderr  # tag: content alone never quarantines
+    out = result.stdout
+    for name, score in (("content.threat_of_harm", "+4.0"), ("content.voter_intimidation", "+3.5"),
+                        ("content.data_possession_claim", "+3.0")):
+        line = next(l for l in out.splitlines() if name in l)
+        assert score in line
+    assert "-> tag" in out
+    assert "no sender-risk signal" in out
+
+
+def test_json_output_and_quarantine_exit_code_with_a_risky_client(tmp_path: Path) -> None:
+    with LoopbackDNS() as dns:  # answers NXDOMAIN for the client's PTR
+        config = tmp_path / "sg.toml"
+        config.write_text(toml_text({"dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0}}))
+        eml = write(tmp_path, "threat.eml", THREAT, subject="Vote")
+        result = spoofguard("check", "--config", str(config), "--json", "--client-ip", "203.0.113.66",
+                            "--mail-from", "x@sender.test", "--rcpt", "alice@example.test", str(eml))
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["action"] == "quarantine"
+    assert report["path"] == str(eml)
+    names = {s["name"]: s for s in report["signals"]}
+    assert names["ip_reputation.no_ptr"]["kind"] == "sender_risk"
+    assert names["content.threat_of_harm"]["score"] == 4.0
+    assert "threat_of_harm" in report["categories"]
+    added = {h["name"]: h["value"] for h in report["headers"]}
+    assert added["X-Spoofguard-Report"].startswith("action=quarantine")
+    assert added["Subject"] == "[SUSPICIOUS] Vote"
+
+
+def test_stdin_and_unreachable_dns_exit_4_with_unknown(tmp_path: Path) -> None:
+    with LoopbackDNS(mode="servfail") as dns:
+        config = tmp_path / "sg.toml"
+        config.write_text(toml_text({"dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0}}))
+        data = make_message(BENIGN).as_bytes()
+        result = spoofguard("check", "--config", str(config), "--client-ip", "203.0.113.66", "-", stdin=data)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "ip_reputation.fcrdns_unknown" in result.stdout and "unknown" in result.stdout
+
+
+def test_config_error_names_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[policy]\ntag = 9.0\nquarantine = 8.0\n")
+    result = spoofguard("config", "check", str(bad))
+    assert result.returncode == 78
+    assert f"{bad}: policy.quarantine: must be greater than policy.tag" in result.stderr
+    assert "Traceback" not in result.stderr
+    serve = spoofguard("serve", "--config", str(bad))
+    assert serve.returncode == 78 and "policy.quarantine" in serve.stderr
+
+
+def test_config_check_accepts_the_shipped_default() -> None:
+    result = spoofguard("config", "check", str(Path(__file__).parents[2] / "config" / "spoofguard.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout

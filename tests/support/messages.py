@@ -1,0 +1,38 @@
+"""Test messages built in code (the tests never read ../shared)."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+
+THREAT = (
+    "We are in possession of all your information. You are currently registered as a "
+    "Democrat. You will vote for Trump on Election Day or we will come after you. Change "
+    "your party affiliation to Republican to let us know you received our message and "
+    "will comply."
+)
+BENIGN = (
+    "Hi Alice,\n\nthe minutes of Tuesday's meeting are attached below. Lunch is on "
+    "Thursday at noon.\n\nBest,\nBob\n"
+)
+
+
+def make_message(
+    body: str = BENIGN,
+    *,
+    subject: str = "Meeting minutes",
+    sender: str = "Bob Example <bob@sender.test>",
+    to: str = "alice@example.test",
+    extra_headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc))
+    msg["Message-ID"] = make_msgid(domain="sender.test")
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg
