@@ -71,19 +71,27 @@ class Analyzer:
             return list(check.run(message, lookups))
         except Exception as exc:
             log.exception("check %s failed", check.name)
-            return [
-                Signal.unknown(
-                    f"{check.name}.error",
-                    f"check failed: {type(exc).__name__}: {exc}",
-                    potential=check.max_score,
-                    stands_for=check.kind,
-                )
-            ]
+            failure = exc
+        try:
+            potential = float(check.max_score)
+        except Exception:
+            potential = float("inf")  # unknown worth: assume it could matter
+        return [
+            Signal.unknown(
+                f"{check.name}.error",
+                f"check failed: {type(failure).__name__}: {failure}",
+                potential=potential,
+                stands_for=check.kind,
+            )
+        ]
 
 
 def failure_verdict(policy: Policy, exc: BaseException, elapsed_ms: float = 0.0) -> Verdict:
     """The verdict when analysis itself could not run: the admin's ``on_error`` decides."""
     action = Action.TEMPFAIL if policy.on_error == "tempfail" else Action.ACCEPT
+    intended = None
+    if policy.dry_run and action is not Action.ACCEPT:
+        action, intended = Action.ACCEPT, action
     signal = Signal("spoofguard.error", 0.0, f"analysis failed: {type(exc).__name__}: {exc}", SignalKind.ERROR)
     return Verdict(
         action=action,
@@ -93,4 +101,5 @@ def failure_verdict(policy: Policy, exc: BaseException, elapsed_ms: float = 0.0)
         reason=f"internal error; on_error={policy.on_error}",
         elapsed_ms=elapsed_ms,
         dry_run=policy.dry_run,
+        intended_action=intended,
     )

@@ -26,7 +26,8 @@ def clean(text: str) -> str:
 
 
 def ascii_text(text: str) -> str:
-    """Clean and escape non-ASCII so the value is 7-bit and still shows what was there."""
+    """Clean and escape non-ASCII (``\\xe9``, ``\\u0430``) so the value is 7-bit and still
+    shows what was there."""
     cleaned = clean(text)
     if cleaned.isascii():
         return cleaned
@@ -40,14 +41,15 @@ def fold(name: str, value: str, width: int = WIDTH) -> str:
     current = ""
     room = width - len(name) - 2
     for word in words:
-        while len(word) > HARD_LIMIT:
+        while _octets(word) > HARD_LIMIT:
             if current:
                 lines.append(current)
                 current = ""
-            lines.append(word[:HARD_LIMIT])
-            word = word[HARD_LIMIT:]
+            head = _prefix_within(word, HARD_LIMIT)
+            lines.append(head)
+            word = word[len(head) :]
         candidate = f"{current} {word}" if current else word
-        if current and len(candidate) > room:
+        if current and _octets(candidate) > room:
             lines.append(current)
             current = word
             room = width - 1
@@ -61,3 +63,18 @@ def fold(name: str, value: str, width: int = WIDTH) -> str:
 def header_value(name: str, text: str, *, ascii_only: bool = True) -> str:
     """The one way spoofguard makes a header value from any text."""
     return fold(name, ascii_text(text) if ascii_only else clean(text))
+
+
+def _octets(text: str) -> int:
+    """Line limits are in octets on the wire, where non-ASCII text is UTF-8."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
+
+
+def _prefix_within(word: str, limit: int) -> str:
+    """The longest prefix of ``word`` that fits in ``limit`` octets (at least one character)."""
+    used = 0
+    for index, char in enumerate(word):
+        used += _octets(char)
+        if used > limit:
+            return word[: max(index, 1)]
+    return word

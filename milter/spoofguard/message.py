@@ -17,6 +17,8 @@ DEFAULT_SCAN_CAP = 2 * 1024 * 1024
 
 _PARSER = BytesParser(policy=email.policy.default)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
+_LINE_END = re.compile(r"\r?\n")
+_FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except colon
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +146,14 @@ def iter_raw_headers(head: bytes) -> list[tuple[str, str]]:
     """Header fields in order with their raw (folded) values, as an MTA would pass them."""
     text = head.decode("utf-8", "surrogateescape")
     fields: list[tuple[str, str]] = []
-    for line in text.splitlines():
+    # Only CR LF / LF end a line: str.splitlines() would also split at \v, \f, U+2028...
+    for line in _LINE_END.split(text):
         if line[:1] in (" ", "\t") and fields:
             name, value = fields[-1]
             fields[-1] = (name, value + "\n" + line)
             continue
         name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or not name.isprintable():
+        if not sep or not _FIELD_NAME.fullmatch(name):
             continue  # not a header field; the MTA would have refused or moved it
         fields.append((name, value[1:] if value.startswith(" ") else value))
     return fields

@@ -58,7 +58,7 @@ def part_text(part: EmailPart) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:  # unknown charset name
+    except (LookupError, UnicodeError):  # unknown charset, or a codec such as idna that raises
         return payload.decode("utf-8", "replace")
 
 

@@ -97,7 +97,11 @@ class LookupSession:
             if key in self._pending:
                 return
             started = self._clock()
-            pending = _Pending(future=Future(), timeout=timeout or self.default_timeout, started_at=started)
+            pending = _Pending(
+                future=Future(),
+                timeout=self.default_timeout if timeout is None else timeout,
+                started_at=started,
+            )
             self._pending[key] = pending
         if self._executor is None:  # offline / synchronous use (CLI, unit tests)
             self._run_inline(pending, fn)
@@ -124,12 +128,13 @@ class LookupSession:
                 return LookupResult(LookupStatus.SKIPPED, reason="message time budget spent")
             self.start(key, fn, timeout)
         pending = self._pending[key]
-        own_deadline = pending.started_at + pending.timeout - self._clock()
-        wait = max(0.0, min(own_deadline, self.remaining))
+        own_left = pending.started_at + pending.timeout - self._clock()
+        budget_left = self.remaining
+        wait = max(0.0, min(own_left, budget_left))
         try:
             value = pending.future.result(timeout=wait)
         except FutureTimeout:
-            limit = "lookup timeout" if own_deadline <= self.remaining else "message time budget"
+            limit = "lookup timeout" if own_left <= budget_left else "message time budget"
             return LookupResult(
                 LookupStatus.TIMEOUT, reason=f"{limit} reached", started_at=pending.started_at
             )
