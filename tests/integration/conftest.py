@@ -1,0 +1,68 @@
+"""Shared fixtures for end-to-end tests: loopback DNS, the milter process, and Postfix."""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import pytest
+
+from tests.support.dns_server import LoopbackDNS
+from tests.support.milter_process import MilterProcess
+
+GOOD_IP = "203.0.113.10"  # PTR mail.sender.test, which resolves back: FCrDNS passes
+BAD_IP = "203.0.113.66"  # no PTR at all: a sender-risk signal
+
+requires_postfix = pytest.mark.skipif(
+    shutil.which("postfix") is None and not shutil.os.path.exists("/usr/sbin/postfix"),
+    reason="Postfix is not installed (make test installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[LoopbackDNS]:
+    with LoopbackDNS() as server:
+        server.add_ptr(GOOD_IP, "mail.sender.test")
+        server.add("mail.sender.test", "A", GOOD_IP)
+        yield server
+
+
+def milter_sections(dns: LoopbackDNS, **extra: dict[str, object]) -> dict[str, dict[str, object]]:
+    sections: dict[str, dict[str, object]] = {
+        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
+        "analysis": {"budget": 3.0, "lookup_timeout": 1.0},
+    }
+    for name, table in extra.items():
+        sections.setdefault(name, {}).update(table)
+    return sections
+
+
+@pytest.fixture(scope="module")
+def milter(dns: LoopbackDNS) -> Iterator[MilterProcess]:
+    with MilterProcess(milter_sections(dns)) as process:
+        yield process
+
+
+def open_session(postfix, client_ip: str, helo: str = "mail.sender.test") -> smtplib.SMTP:  # type: ignore[no-untyped-def]
+    """An SMTP session whose client address Postfix (and so the milter) sees as ``client_ip``.
+
+    XCLIENT is how Postfix lets a trusted test client stand in for a remote host.
+    """
+    conn = postfix.connect(helo=helo)
+    conn.ehlo()
+    code, reply = conn.docmd("XCLIENT", f"ADDR={client_ip} NAME=[UNAVAILABLE] HELO={helo}")
+    assert code == 220, (code, reply)
+    conn.ehlo_resp = None
+    conn.does_esmtp = False
+    conn.ehlo(helo)
+    return conn
+
+
+def send_from(postfix, client_ip: str, message: EmailMessage, rcpt: str = "alice@example.test", mail_from: str = "bob@sender.test"):  # type: ignore[no-untyped-def]
+    conn = open_session(postfix, client_ip)
+    try:
+        return postfix.send(message, mail_from=mail_from, rcpts=[rcpt], connection=conn)
+    finally:
+        conn.quit()

@@ -1,0 +1,149 @@
+"""End to end: real Postfix, the real milter process, real DNS on loopback.
+
+Each test reads what a user or admin would: the delivered Maildir, the hold queue, the
+SMTP reply, the milter's log line.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import BAD_IP, GOOD_IP, milter_sections, open_session, requires_postfix, send_from
+from tests.integration.postfix_harness import PostfixInstance
+from tests.support.dns_server import LoopbackDNS, wait_until
+from tests.support.messages import BENIGN, THREAT, make_message
+from tests.support.milter_process import MilterProcess
+
+pytestmark = [requires_postfix, pytest.mark.postfix]
+
+XCLIENT = {"smtpd_authorized_xclient_hosts": "127.0.0.0/8"}
+
+
+@pytest.fixture(scope="module")
+def postfix(milter: MilterProcess) -> Iterator[PostfixInstance]:
+    with PostfixInstance(milter=milter.address, main_cf_extra=XCLIENT) as instance:
+        yield instance
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def delivered(postfix: PostfixInstance, localpart: str, count: int) -> list[email.message.EmailMessage]:
+    return [parse(raw) for raw in postfix.wait_for_mail(localpart, count)]
+
+
+def test_benign_message_arrives_unchanged_but_for_the_score_header(postfix: PostfixInstance) -> None:
+    sent = make_message(BENIGN, subject="Meeting minutes", to="benign@example.test")
+    result = send_from(postfix, GOOD_IP, sent, rcpt="benign@example.test")
+    assert result.accepted, result
+
+    [got] = delivered(postfix, "benign", 1)
+    assert got["Subject"] == "Meeting minutes"
+    assert got["X-Spoofguard-Score"].startswith("0.0 (tag>=4 quarantine>=8)")
+    assert got["X-Spoofguard-Report"] is None
+    assert got.get_content() == sent.get_content()
+    for name in ("From", "To", "Message-ID", "Date"):
+        assert got[name] == sent[name]
+
+
+def test_threat_from_clean_host_is_delivered_tagged(postfix: PostfixInstance) -> None:
+    sent = make_message(THREAT, subject="Your vote", to="tagged@example.test")
+    assert send_from(postfix, GOOD_IP, sent, rcpt="tagged@example.test").accepted
+
+    [got] = delivered(postfix, "tagged", 1)
+    assert got["Subject"] == "[SUSPICIOUS] Your vote"
+    report = str(got["X-Spoofguard-Report"])
+    assert report.startswith("action=tag")
+    assert "content.threat_of_harm=+4.0" in report
+    assert "no sender-risk signal" not in report  # the reason lives in the log line, not here
+    score = float(str(got["X-Spoofguard-Score"]).split()[0])
+    assert score >= 8.0  # over quarantine, but content alone only tags
+    assert postfix.queue("hold") == []
+
+
+def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance, milter: MilterProcess) -> None:
+    sent = make_message(THREAT, subject="Your vote", to="held@example.test")
+    assert send_from(postfix, BAD_IP, sent, rcpt="held@example.test").accepted
+
+    [entry] = postfix.wait_for_queue("hold", 1)
+    assert [r["address"] for r in entry["recipients"]] == ["held@example.test"]
+    queued = postfix.postcat(entry["queue_id"])
+    assert "X-Spoofguard-Report: action=quarantine" in queued
+    assert "ip_reputation.no_ptr=+1.0" in queued
+    assert "Subject: [SUSPICIOUS] Your vote" in queued
+    assert postfix.mailbox("held") == []
+    # Postfix logs that the milter held it; the reason travels in the message and our log.
+    assert f"{entry['queue_id']}: milter-hold: END-OF-MESSAGE" in postfix.maillog()
+    line = next(l for l in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in l)
+    assert "action=quarantine" in line and f"client={BAD_IP}" in line
+    assert "content.threat_of_harm:+4.0" in line and "ip_reputation.no_ptr:+1.0" in line
+    postfix.release_hold(entry["queue_id"])  # leave the queue empty for the next tests
+    postfix.flush()
+    postfix.wait_for_mail("held", 1)
+
+
+def test_two_messages_on_one_connection_each_get_their_own_verdict(postfix: PostfixInstance) -> None:
+    conn = open_session(postfix, GOOD_IP)
+    try:
+        first = postfix.send(make_message(THREAT, subject="First", to="pair@example.test"),
+                             mail_from="bob@sender.test", rcpts=["pair@example.test"], connection=conn)
+        second = postfix.send(make_message(BENIGN, subject="Second", to="pair@example.test"),
+                              mail_from="bob@sender.test", rcpts=["pair@example.test"], connection=conn)
+    finally:
+        conn.quit()
+    assert first.accepted and second.accepted
+    by_subject = {str(m["Subject"]).removeprefix("[SUSPICIOUS] "): m for m in delivered(postfix, "pair", 2)}
+    assert str(by_subject["First"]["Subject"]) == "[SUSPICIOUS] First"
+    assert str(by_subject["Second"]["Subject"]) == "Second"
+    assert by_subject["Second"]["X-Spoofguard-Report"] is None
+    assert by_subject["Second"]["X-Spoofguard-Score"].startswith("0.0")
+
+
+def test_forged_spoofguard_headers_and_tag_are_not_trusted(postfix: PostfixInstance) -> None:
+    forged = make_message(
+        BENIGN,
+        subject="[SUSPICIOUS] Hello",
+        to="forged@example.test",
+        extra_headers={"X-Spoofguard-Score": "-99 (trusted sender)", "X-Spoofguard-Report": "action=accept; all clear"},
+    )
+    assert send_from(postfix, GOOD_IP, forged, rcpt="forged@example.test").accepted
+    [got] = delivered(postfix, "forged", 1)
+    assert got.get_all("X-Spoofguard-Score") == [got["X-Spoofguard-Score"]]
+    assert str(got["X-Spoofguard-Score"]).startswith("0.0")
+    assert got["X-Spoofguard-Report"] is None
+
+
+def test_milter_stopped_means_postfix_tempfails_and_keeps_nothing(dns: LoopbackDNS) -> None:
+    process = MilterProcess(milter_sections(dns)).start()
+    with PostfixInstance(milter=process.address) as postfix:
+        assert process.stop() == 0  # SIGTERM: clean exit
+        result = postfix.send(make_message(THREAT, to="down@example.test"),
+                              mail_from="bob@sender.test", rcpts=["down@example.test"])
+        assert not result.accepted and 400 <= result.code < 500, result
+        assert postfix.queue() == []
+        assert postfix.mailbox("down") == []
+
+
+def test_sighup_reloads_config_and_keeps_old_one_when_new_is_bad(dns: LoopbackDNS) -> None:
+    sections = milter_sections(dns)
+    with MilterProcess(sections) as process, PostfixInstance(milter=process.address, main_cf_extra=XCLIENT) as postfix:
+        process.reload(milter_sections(dns, actions={"subject_prefix": "[THREAT?] "}))
+        assert send_from(postfix, GOOD_IP, make_message(THREAT, subject="One", to="hup@example.test"), rcpt="hup@example.test").accepted
+        assert str(delivered(postfix, "hup", 1)[0]["Subject"]) == "[THREAT?] One"
+
+        process.reload(raw=process.config_path.read_text() + "\n[policy]\ntag = 'high'\n")
+        assert "reload failed, keeping the running configuration" in process.log()
+        assert "policy.tag" in process.log()
+        assert send_from(postfix, GOOD_IP, make_message(THREAT, subject="Two", to="hup@example.test"), rcpt="hup@example.test").accepted
+        subjects = sorted(str(m["Subject"]) for m in delivered(postfix, "hup", 2))
+        assert subjects == ["[THREAT?] One", "[THREAT?] Two"]
+        assert process.proc is not None and process.proc.poll() is None
+        process.signal(signal.SIGTERM)
+        assert wait_until(lambda: process.proc.poll() is not None, timeout=10)
+        assert process.proc.returncode == 0
