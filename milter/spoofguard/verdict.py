@@ -66,9 +66,9 @@ class Thresholds:
     reject: float | None  # None: reject disabled
 
     def describe(self) -> str:
-        parts = [f"tag>={self.tag:g}", f"quarantine>={self.quarantine:g}"]
+        parts = [f"tag>={self.tag:.1f}", f"quarantine>={self.quarantine:.1f}"]
         if self.reject is not None:
-            parts.append(f"reject>={self.reject:g}")
+            parts.append(f"reject>={self.reject:.1f}")
         return " ".join(parts)
 
 

@@ -45,7 +45,7 @@ def test_benign_message_arrives_unchanged_but_for_the_score_header(postfix: Post
 
     [got] = delivered(postfix, "benign", 1)
     assert got["Subject"] == "Meeting minutes"
-    assert got["X-Spoofguard-Score"].startswith("0.0 (tag>=4 quarantine>=8)")
+    assert got["X-Spoofguard-Score"].startswith("0.0 (tag>=4.0 quarantine>=8.0)")
     assert got["X-Spoofguard-Report"] is None
     assert got.get_content() == sent.get_content()
     for name in ("From", "To", "Message-ID", "Date"):

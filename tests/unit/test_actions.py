@@ -67,7 +67,7 @@ UNKNOWN = Signal.unknown("ip_reputation.fcrdns_unknown", "reverse DNS of 203.0.1
 def test_benign_message_only_gets_the_score_header() -> None:
     message = make_message(("Subject", "Lunch?"), ("From", "a@example.org"))
     p = plan(verdict_for((QUIET,)), message, SETTINGS)
-    assert p.header_changes == (AddHeader(SCORE_HEADER, "0.0 (tag>=4 quarantine>=8)"),)
+    assert p.header_changes == (AddHeader(SCORE_HEADER, "0.0 (tag>=4.0 quarantine>=8.0)"),)
     assert p.quarantine is None
     assert p.outcome is Outcome.ACCEPT
     assert p.reply is None
@@ -75,7 +75,7 @@ def test_benign_message_only_gets_the_score_header() -> None:
 
 def test_score_header_shows_reject_threshold_when_enabled() -> None:
     p = plan(verdict_for((Signal("x.y", 1.25, "d"),), Policy(reject=15.0)), make_message(("Subject", "s")), SETTINGS)
-    assert added(p, SCORE_HEADER) == ["1.2 (tag>=4 quarantine>=8 reject>=15)"]
+    assert added(p, SCORE_HEADER) == ["1.2 (tag>=4.0 quarantine>=8.0 reject>=15.0)"]
 
 
 def test_degraded_accept_adds_a_report_naming_the_error() -> None:
@@ -269,7 +269,7 @@ def test_forged_spoofguard_headers_are_deleted_from_the_last_occurrence_back() -
     first_add = next(i for i, c in enumerate(p.header_changes) if isinstance(c, AddHeader))
     assert all(isinstance(c, ChangeHeader) for c in p.header_changes[:first_add])
     final = apply_changes(headers, p)
-    assert final == [("Subject", "hi"), ("From", "a@example.org"), (SCORE_HEADER, "0.0 (tag>=4 quarantine>=8)")]
+    assert final == [("Subject", "hi"), ("From", "a@example.org"), (SCORE_HEADER, "0.0 (tag>=4.0 quarantine>=8.0)")]
 
 
 def test_forged_headers_are_removed_on_tagged_mail_too() -> None:
