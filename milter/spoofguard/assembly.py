@@ -13,9 +13,9 @@ from .checks import Check
 from .checks.content import ContentCheck, ContentSettings
 from .checks.ip_reputation import IPNetwork, IpReputationCheck, IpReputationSettings
 from .config import Settings
+from .core import Analyzer
 from .errors import ConfigError
 from .lookups.dns import DnsClient, DnsSettings
-from .core import Analyzer
 from .policy import Policy
 from .rules import load_rule_files
 

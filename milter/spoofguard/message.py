@@ -117,7 +117,7 @@ class Message:
         """
         head = "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers)
         data = head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self._body)
-        parsed: EmailMessage = _PARSER.parsebytes(data)  # type: ignore[assignment]
+        parsed: EmailMessage = _PARSER.parsebytes(data)
         return parsed
 
 

@@ -26,7 +26,6 @@ from .lookups import LookupSession
 from .message import Envelope, Message
 from .runtime import Runtime, RuntimeHolder, build_runtime
 
-
 log = logging.getLogger(__name__)
 
 _REPLIES = {Outcome.REJECT: Milter.REJECT, Outcome.TEMPFAIL: Milter.TEMPFAIL}
@@ -194,7 +193,7 @@ def serve(config_path: str | None = None) -> int:
         if not stopping.is_set():
             stopping.set()
             log.info("signal %d: stopping after the messages in progress", signum)
-            libmilter.stop()
+            libmilter.stop()  # type: ignore[attr-defined]
 
     def on_hup(signum: int, frame: object) -> None:
         holder.reload()

@@ -41,7 +41,7 @@ def test_threat_table_names_each_signal_with_its_score(tmp_path: Path) -> None:
     out = result.stdout
     for name, score in (("content.threat_of_harm", "+4.0"), ("content.voter_intimidation", "+3.5"),
                         ("content.data_possession_claim", "+3.0")):
-        line = next(l for l in out.splitlines() if name in l)
+        line = next(row for row in out.splitlines() if name in row)
         assert score in line
     assert "-> tag" in out
     assert "no sender-risk signal" in out

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.conftest import BAD_IP, GOOD_IP, milter_sections, open_session, requires_postfix, send_from
+from tests.integration.conftest import (
+    BAD_IP,
+    GOOD_IP,
+    milter_sections,
+    open_session,
+    requires_postfix,
+    send_from,
+)
 from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.messages import BENIGN, THREAT, make_message
@@ -80,7 +87,7 @@ def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance
     assert postfix.mailbox("held") == []
     # Postfix logs that the milter held it; the reason travels in the message and our log.
     assert f"{entry['queue_id']}: milter-hold: END-OF-MESSAGE" in postfix.maillog()
-    line = next(l for l in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in l)
+    line = next(v for v in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in v)
     assert "action=quarantine" in line and f"client={BAD_IP}" in line
     assert "content.threat_of_harm:+4.0" in line and "ip_reputation.no_ptr:+1.0" in line
     postfix.release_hold(entry["queue_id"])  # leave the queue empty for the next tests

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 
 THREAT = (
     "We are in possession of all your information. You are currently registered as a "
@@ -30,7 +30,7 @@ def make_message(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc))
+    msg["Date"] = format_datetime(datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
     msg["Message-ID"] = make_msgid(domain="sender.test")
     for name, value in (extra_headers or {}).items():
         msg[name] = value

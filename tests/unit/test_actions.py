@@ -33,7 +33,8 @@ def make_message(*headers: tuple[str, str], body: bytes = b"hello\r\n") -> Messa
     return message
 
 
-def verdict_for(signals: tuple[Signal, ...], policy: Policy = Policy(), **extra: object) -> Verdict:
+def verdict_for(signals: tuple[Signal, ...], policy: Policy | None = None, **extra: object) -> Verdict:
+    policy = policy or Policy()
     decision = decide(policy, signals)
     return Verdict(
         action=decision.action,

@@ -112,7 +112,7 @@ class IpReputationCheck:
         if stage is not Stage.CONNECT or self.dns is None:
             return
         ip = parse_ip(message.envelope.client_ip)
-        if ip is not None and is_public(ip):
+        if ip is not None and is_public(ip) and self._local_lists(ip) is None:
             dns = self.dns
             lookups.start(self._lookup_key(ip), lambda: forward_confirmed(dns, ip))
 

@@ -10,13 +10,15 @@ the thing being looked up.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -111,7 +113,7 @@ class LookupSession:
         except RuntimeError as exc:  # pool shut down during reload or stop
             pending.future.set_exception(exc)
             return
-        future.add_done_callback(lambda f, p=pending: self._finish(p, f))
+        future.add_done_callback(functools.partial(self._finish, pending))
 
     def started(self, key: str) -> bool:
         with self._lock:
