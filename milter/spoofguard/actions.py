@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
 from .headers import clean, header_value
 from .message import Message
 from .verdict import Action, Verdict
@@ -17,21 +18,6 @@ SCORE_HEADER = "X-Spoofguard-Score"
 REPORT_HEADER = "X-Spoofguard-Report"
 OWN_PREFIX = "x-spoofguard-"
 MAX_DETAIL = 200
-
-
-@dataclass(frozen=True, slots=True)
-class AddHeader:
-    name: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeHeader:
-    """Replace the ``index``-th (1-based) field called ``name``; an empty value deletes it."""
-
-    name: str
-    index: int
-    value: str
 
 
 class Outcome(StrEnum):
@@ -49,7 +35,7 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    header_changes: tuple[AddHeader | ChangeHeader, ...] = ()
+    header_changes: tuple[HeaderEdit, ...] = ()
     quarantine: str | None = None
     outcome: Outcome = Outcome.ACCEPT
     reply: Reply | None = None
@@ -69,7 +55,8 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
             outcome=Outcome.TEMPFAIL,
             reply=Reply("451", "4.7.1", "Message could not be checked now; try again later"),
         )
-    changes: list[AddHeader | ChangeHeader] = list(remove_forged_headers(message))
+    changes: list[HeaderEdit] = list(remove_forged_headers(message))
+    changes.extend(verdict.edits)
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
     if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded:
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
@@ -121,11 +108,4 @@ def remove_forged_headers(message: Message) -> list[ChangeHeader]:
 
     Deleted from the last occurrence back, so earlier indexes stay valid.
     """
-    counts: dict[str, int] = {}
-    found: list[ChangeHeader] = []
-    for header in message.headers:
-        key = header.name.lower()
-        counts[key] = counts.get(key, 0) + 1
-        if key.startswith(OWN_PREFIX):
-            found.append(ChangeHeader(header.name, counts[key], ""))
-    return list(reversed(found))
+    return deletions([(h.name, i) for h, i in message.indexed_headers() if h.name.lower().startswith(OWN_PREFIX)])

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from . import __version__, config
-from .actions import AddHeader, plan
+from .actions import plan
 from .checks import Stage
+from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
 from .message import Envelope, Message

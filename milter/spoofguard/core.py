@@ -63,6 +63,7 @@ class Analyzer:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             dry_run=self.policy.dry_run,
             intended_action=intended,
+            edits=tuple(message.edits),
         )
 
     @staticmethod

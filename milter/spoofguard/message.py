@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from functools import cached_property
 
+from .edits import HeaderEdit
+
 DEFAULT_SCAN_CAP = 2 * 1024 * 1024
 
 _PARSER = BytesParser(policy=email.policy.default)
@@ -44,6 +46,7 @@ class Envelope:
     mail_from: str | None = None
     rcpts: list[str] = field(default_factory=list)
     queue_id: str | None = None
+    auth_user: str | None = None  # SMTP AUTH (SASL) login: a submission, not inbound mail
 
 
 @dataclass(eq=False)
@@ -59,6 +62,10 @@ class Message:
     scan_cap: int = DEFAULT_SCAN_CAP
     body_size: int = 0
     _body: bytearray = field(default_factory=bytearray, repr=False)
+    # Findings one check leaves for another (the authentication summary the impersonation
+    # check reads) and header edits checks ask for; both belong to this message only.
+    notes: dict[str, object] = field(default_factory=dict, repr=False)
+    edits: list[HeaderEdit] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_bytes(
@@ -105,6 +112,21 @@ class Message:
                 return header.value
         return None
 
+    def indexed_headers(self) -> list[tuple[Header, int]]:
+        """Each field with its 1-based index among fields of the same name, as milters count."""
+        counts: dict[str, int] = {}
+        indexed = []
+        for header in self.headers:
+            key = header.name.lower()
+            counts[key] = counts.get(key, 0) + 1
+            indexed.append((header, counts[key]))
+        return indexed
+
+    def raw_bytes(self) -> bytes:
+        """Header section and scanned body as wire bytes, for signature verification."""
+        head = "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers)
+        return head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self._body)
+
     def header_all(self, name: str) -> list[Header]:
         wanted = name.lower()
         return [h for h in self.headers if h.name.lower() == wanted]
@@ -115,9 +137,7 @@ class Message:
 
         Parsed once, on first use, from the scanned bytes only.
         """
-        head = "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers)
-        data = head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self._body)
-        parsed: EmailMessage = _PARSER.parsebytes(data)
+        parsed: EmailMessage = _PARSER.parsebytes(self.raw_bytes())
         return parsed
 
 

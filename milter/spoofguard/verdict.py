@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .edits import HeaderEdit
+
 
 class SignalKind(StrEnum):
     """What a signal says about the message; the policy guard reads these."""
@@ -86,6 +88,7 @@ class Verdict:
     elapsed_ms: float = 0.0
     dry_run: bool = False
     intended_action: Action | None = None  # what would have happened outside dry run
+    edits: tuple[HeaderEdit, ...] = ()  # header changes the checks asked for
 
     @property
     def degraded(self) -> bool:

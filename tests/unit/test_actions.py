@@ -58,8 +58,8 @@ THREAT = Signal("content.threat_of_harm", 4.0, "rule threat_of_harm.hurt_you mat
 DEMAND = Signal("content.coercion_demand", 3.0, "rule coercion_demand.or_else matched 'or else'", SignalKind.CONTENT)
 DENY = Signal("ip_reputation.local_deny", 6.0, "203.0.113.9 in local deny list (203.0.113.0/24)", SignalKind.SENDER_RISK)
 QUIET = Signal("ip_reputation.fcrdns_pass", 0.0, "reverse confirmed", SignalKind.INFO)
-UNKNOWN = Signal.unknown("ip_reputation.fcrdns_unknown", "reverse DNS of 203.0.113.9: lookup timeout reached",
-                         1.0, SignalKind.SENDER_RISK)
+UNKNOWN = Signal.unknown("auth.dmarc_temperror", "unknown for From a@example.org: _dmarc.example.org: timeout",
+                         5.0, SignalKind.SENDER_RISK)
 
 
 # -- accept ---------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def test_degraded_accept_adds_a_report_naming_the_error() -> None:
     p = plan(verdict_for((UNKNOWN,)), make_message(("Subject", "s")), SETTINGS)
     (report,) = added(p, REPORT_HEADER)
     assert "action=accept" in report
-    assert "ip_reputation.fcrdns_unknown=error" in unfold(report)
+    assert "auth.dmarc_temperror=error" in unfold(report)
     assert all(c.name != "Subject" for c in p.header_changes)
 
 
@@ -143,7 +143,7 @@ def test_report_lists_every_moving_signal_with_score_and_detail() -> None:
     assert "content.threat_of_harm=+4.0 rule threat_of_harm.hurt_you matched 'we will hurt you'" in flat
     assert "content.coercion_demand=+3.0 rule coercion_demand.or_else matched 'or else'" in flat
     assert "ip_reputation.local_allow=-1.0 203.0.113.9 allowed" in flat
-    assert "ip_reputation.fcrdns_unknown=error reverse DNS of 203.0.113.9: lookup timeout reached" in flat
+    assert "auth.dmarc_temperror=error unknown for From a@example.org: _dmarc.example.org: timeout" in flat
     assert "fcrdns_pass" not in flat  # zero-score context is not listed
     assert all(len(line) <= 78 for line in (f"{REPORT_HEADER}: " + report).split("\n\t"))
 

@@ -7,6 +7,12 @@ not make DMARC fail or an IP look listed).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -40,6 +46,47 @@ class DnsSettings:
     nameservers: tuple[str, ...] = ()  # empty: /etc/resolv.conf
     port: int = 53
     timeout: float = 2.0
+    cache_entries: int = 20000
+    negative_ttl: int = 300  # NXDOMAIN/NODATA kept this long (seconds)
+    max_ttl: int = 86400
+
+
+class DnsCache:
+    """Answers kept for their TTL (negative ones for ``negative_ttl``), least recently used
+    dropped first. Temporary errors are never kept: the next message asks again."""
+
+    def __init__(self, settings: DnsSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, str], tuple[float, DnsAnswer]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, str]) -> DnsAnswer | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= self._clock():
+                if entry is not None:
+                    del self._entries[key]
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, key: tuple[str, str], answer: DnsAnswer) -> None:
+        if answer.status is DnsStatus.TEMPERROR:
+            return
+        ttl = answer.ttl if answer.ok else self._settings.negative_ttl
+        ttl = min(ttl, self._settings.max_ttl)
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl, answer)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._settings.cache_entries:
+                self._entries.popitem(last=False)
 
 
 class DnsClient:
@@ -55,8 +102,39 @@ class DnsClient:
         resolver.retry_servfail = False
         self._resolver = resolver
         self.settings = settings
+        self.cache = DnsCache(settings)
+        self._inflight: dict[tuple[str, str], Future[DnsAnswer]] = {}
+        self._inflight_lock = threading.Lock()
 
     def query(self, name: str, rdtype: str, lifetime: float | None = None) -> DnsAnswer:
+        """Cached, and single-flight: a query already on the wire is joined, not repeated.
+
+        That is what lets a check start a lookup early and another read it later for free.
+        """
+        key = (name.lower().rstrip("."), rdtype.upper())
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                mine: Future[DnsAnswer] = Future()
+                self._inflight[key] = mine
+        if running is not None:
+            try:
+                return running.result(timeout=lifetime or self.settings.timeout)
+            except FutureTimeout:
+                return DnsAnswer(DnsStatus.TEMPERROR, reason="timeout")
+        try:
+            answer = self._resolve(key[0], key[1], lifetime)
+            self.cache.put(key, answer)
+        finally:
+            with self._inflight_lock:
+                del self._inflight[key]
+        mine.set_result(answer)
+        return answer
+
+    def _resolve(self, name: str, rdtype: str, lifetime: float | None) -> DnsAnswer:
         try:
             answer = self._resolver.resolve(
                 name, rdtype, lifetime=lifetime or self.settings.timeout, search=False
