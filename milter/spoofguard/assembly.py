@@ -7,10 +7,14 @@ per start or reload, never per message.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
+from .auth.domains import load_domain_list, organizational_domain
 from .checks import Check
+from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
+from .checks.impersonation import ImpersonationCheck, ImpersonationSettings
 from .checks.ip_reputation import IPNetwork, IpReputationCheck, IpReputationSettings
 from .config import Settings
 from .core import Analyzer
@@ -27,6 +31,7 @@ def build_policy(settings: Settings) -> Policy:
         quarantine=p.quarantine,
         reject=p.reject if p.reject_enabled else None,
         require_content_and_sender_risk=p.require_content_and_sender_risk,
+        min_sender_risk=p.min_sender_risk,
         on_error="tempfail" if p.on_error == "tempfail" else "accept",
         dry_run=p.dry_run,
     )
@@ -40,7 +45,39 @@ def build_dns(settings: Settings) -> DnsClient:
 def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
     """Offline: checks that need the network report so and score nothing."""
     dns = None if offline else build_dns(settings)
+    trusted = _networks(settings.network.trusted_networks)
     checks: list[Check] = []
+    auth = settings.checks.auth
+    if auth.enabled:
+        authserv_id = (auth.authserv_id or socket.gethostname()).lower()
+        checks.append(
+            AuthCheck(
+                AuthSettings(
+                    authserv_id=authserv_id,
+                    trusted_authserv_ids=frozenset(i.lower() for i in auth.trusted_authserv_ids) or frozenset({authserv_id}),
+                    trusted_networks=trusted,
+                    trusted_arc_sealers=frozenset(d.lower().rstrip(".") for d in auth.trusted_arc_sealers),
+                    verify=auth.verify,
+                    add_header=auth.add_header,
+                    weights=auth.weights,
+                ),
+                dns,
+                settings.analysis.lookup_timeout,
+            )
+        )
+    imp = settings.checks.impersonation
+    if imp.enabled:
+        protected = {organizational_domain(d) for d in imp.own_domains}
+        for path in settings.list_files("checks.impersonation.protected_domain_files", imp.protected_domain_files, "impersonated"):
+            protected |= load_domain_list(path)
+        freemail: set[str] = set()
+        for path in settings.list_files("checks.impersonation.freemail_files", imp.freemail_files, "freemail"):
+            freemail |= load_domain_list(path)
+        checks.append(
+            ImpersonationCheck(
+                ImpersonationSettings(frozenset(protected), frozenset(freemail), trusted, imp.weights)
+            )
+        )
     content = settings.checks.content
     if content.enabled:
         rules = load_rule_files(settings.rule_files())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import ipaddress
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Callable
@@ -16,11 +17,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .checks.auth import VERIFY_MODES, AuthWeights
+from .checks.impersonation import ImpersonationWeights
 from .errors import ConfigError
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 PACKAGED_CONFIG = PACKAGE_DATA / "spoofguard.toml"
 BUILTIN_RULES = PACKAGE_DATA / "rules"
+BUILTIN_LISTS = {
+    "impersonated": PACKAGE_DATA / "lists" / "impersonated_domains.txt",
+    "freemail": PACKAGE_DATA / "lists" / "freemail_domains.txt",
+}
 SYSTEM_CONFIG = Path("/etc/spoofguard/spoofguard.toml")
 ENV_VAR = "SPOOFGUARD_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -89,6 +96,7 @@ class PolicySection:
     reject: float = 15.0
     reject_enabled: bool = False
     require_content_and_sender_risk: bool = True
+    min_sender_risk: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     on_error: str = field(default="accept", metadata=_check(_one_of("accept", "tempfail")))
     dry_run: bool = False
 
@@ -130,10 +138,52 @@ class IpReputationSection:
     ptr_mismatch_weight: float = 0.5
 
 
+def _domains(v: tuple[str, ...]) -> str | None:
+    for item in v:
+        if not _DOMAIN.fullmatch(item.lower().rstrip(".")):
+            return f"{item!r} is not a domain name"
+    return None
+
+
+_DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:xn--[a-z0-9-]+|[a-z]{2,63})")
+
+
+@dataclass(frozen=True)
+class AuthSection:
+    enabled: bool = True
+    # The id in the Authentication-Results we add; empty: this host's name.
+    authserv_id: str = ""
+    # Upstream hosts whose Authentication-Results are trusted when the message came from
+    # network.trusted_networks; empty: only authserv_id.
+    trusted_authserv_ids: tuple[str, ...] = ()
+    trusted_arc_sealers: tuple[str, ...] = field(default=(), metadata=_check(_domains))
+    verify: str = field(default="auto", metadata=_check(_one_of(*VERIFY_MODES)))
+    add_header: bool = True
+    weights: AuthWeights = AuthWeights()
+
+
+@dataclass(frozen=True)
+class ImpersonationSection:
+    enabled: bool = True
+    own_domains: tuple[str, ...] = field(default=(), metadata=_check(_domains))
+    protected_domain_files: tuple[str, ...] = ("builtin",)
+    freemail_files: tuple[str, ...] = ("builtin",)
+    weights: ImpersonationWeights = ImpersonationWeights()
+
+
 @dataclass(frozen=True)
 class ChecksSection:
+    auth: AuthSection = AuthSection()
+    impersonation: ImpersonationSection = ImpersonationSection()
     content: ContentSection = ContentSection()
     ip_reputation: IpReputationSection = IpReputationSection()
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    # Your own relays in front of this host (CIDR): their Authentication-Results are
+    # trusted and their clients are not judged as impostors.
+    trusted_networks: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
 
 
 @dataclass(frozen=True)
@@ -149,6 +199,7 @@ class Settings:
     policy: PolicySection = PolicySection()
     actions: ActionsSection = ActionsSection()
     dns: DnsSection = DnsSection()
+    network: NetworkSection = NetworkSection()
     rules: RulesSection = RulesSection()
     checks: ChecksSection = ChecksSection()
     log: LogSection = LogSection()
@@ -157,6 +208,16 @@ class Settings:
         """A path from the config, relative to the config file's directory."""
         path = Path(name).expanduser()
         return path if path.is_absolute() else self.path.parent / path
+
+    def list_files(self, key: str, entries: tuple[str, ...], builtin: str) -> list[Path]:
+        """Domain list files: ``builtin`` is the shipped list; other paths must exist."""
+        found = []
+        for entry in entries:
+            path = BUILTIN_LISTS[builtin] if entry == "builtin" else self.resolve(entry)
+            if not path.is_file():
+                raise ConfigError(self.path, key, f"list file {path} does not exist")
+            found.append(path)
+        return found
 
     def rule_files(self) -> list[Path]:
         """``builtin`` is the packaged rule set; globs may match nothing, plain paths must exist."""
@@ -210,6 +271,9 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     if "\n" in settings.actions.subject_prefix or "\r" in settings.actions.subject_prefix:
         raise ConfigError(path, "actions.subject_prefix", "must be one line")
     settings.rule_files()  # fail now, not at the first message, on a missing rule file
+    imp = settings.checks.impersonation
+    settings.list_files("checks.impersonation.protected_domain_files", imp.protected_domain_files, "impersonated")
+    settings.list_files("checks.impersonation.freemail_files", imp.freemail_files, "freemail")
     return settings
 
 

@@ -22,6 +22,9 @@ class Policy:
     quarantine: float = 8.0
     reject: float | None = None
     require_content_and_sender_risk: bool = True
+    # How much sender risk unlocks quarantine: a missing PTR alone (1.0) must not hold an
+    # authenticated newsletter that quotes a threat; "unauthenticated" (2.0) does.
+    min_sender_risk: float = 2.0
     on_error: OnError = "accept"
     dry_run: bool = False
 
@@ -61,24 +64,32 @@ def _guarded(
     policy: Policy, signals: tuple[Signal, ...], *, assume_unknowns: bool
 ) -> tuple[Action, str]:
     score = sum(s.score for s in signals)
-    kinds = {s.kind for s in signals if s.score > 0}
+    content = sum(s.score for s in signals if s.kind is SignalKind.CONTENT and s.score > 0)
+    risk = sum(s.score for s in signals if s.kind is SignalKind.SENDER_RISK and s.score > 0)
     if assume_unknowns:
         for s in signals:
             if s.kind is SignalKind.ERROR and s.potential > 0:
                 score += s.potential
-                if s.stands_for is not None:
-                    kinds.add(s.stands_for)
+                if s.stands_for is SignalKind.CONTENT:
+                    content += s.potential
+                elif s.stands_for is SignalKind.SENDER_RISK:
+                    risk += s.potential
     action = _by_threshold(policy, score)
     if action is Action.ACCEPT:
         return action, f"score {score:.1f} below tag threshold"
     if not policy.require_content_and_sender_risk or action.rank < Action.QUARANTINE.rank:
         return action, f"score {score:.1f} reaches {action.value}"
-    has_content = SignalKind.CONTENT in kinds
-    has_sender_risk = SignalKind.SENDER_RISK in kinds
+    has_content = content > 0
+    has_sender_risk = risk > 0 and risk >= policy.min_sender_risk
     if has_content and has_sender_risk:
         return action, f"intimidation content from a risky sender, score {score:.1f}"
-    missing = "intimidation content" if not has_content else "sender-risk signal"
-    return Action.TAG, f"score {score:.1f} reaches {action.value} but no {missing}: tag only"
+    if not has_content:
+        missing = "no intimidation content"
+    elif risk > 0:
+        missing = f"sender risk {risk:.1f} is below {policy.min_sender_risk:.1f}"
+    else:
+        missing = "no sender-risk signal"
+    return Action.TAG, f"score {score:.1f} reaches {action.value} but {missing}: tag only"
 
 
 def _by_threshold(policy: Policy, score: float) -> Action:

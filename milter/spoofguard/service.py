@@ -19,9 +19,10 @@ import Milter
 import milter as libmilter
 
 from . import config, logs
-from .actions import AddHeader, Outcome, Plan, plan
+from .actions import Outcome, Plan, plan
 from .checks import Stage
 from .core import failure_verdict
+from .edits import AddHeader
 from .lookups import LookupSession
 from .message import Envelope, Message
 from .runtime import Runtime, RuntimeHolder, build_runtime
@@ -67,7 +68,8 @@ class SpoofguardMilter(Milter.Base):
         # A new transaction: fresh message and budget, the connection's lookups are kept.
         self.runtime = self.holder.current
         env = self.connection
-        envelope = Envelope(env.client_ip, env.client_name, env.helo, strip_brackets(mailfrom))
+        envelope = Envelope(env.client_ip, env.client_name, env.helo, strip_brackets(mailfrom),
+                            auth_user=self._macro("{auth_authen}"))
         self.message = Message(envelope=envelope, scan_cap=self.runtime.settings.analysis.scan_cap)
         if self.session is None:
             self.session = self.runtime.new_session()
@@ -138,7 +140,8 @@ class SpoofguardMilter(Milter.Base):
             return _REPLIES[p.outcome]
         for change in p.header_changes:
             if isinstance(change, AddHeader):
-                self.addheader(change.name, _wire(change.value))
+                index = -1 if change.index is None else change.index
+                self.addheader(change.name, _wire(change.value), index)
             else:
                 self.chgheader(change.name, change.index, _wire(change.value))
         if p.quarantine:

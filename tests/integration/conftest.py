@@ -9,11 +9,14 @@ from email.message import EmailMessage
 
 import pytest
 
+from tests.integration.postfix_harness import PostfixInstance
+from tests.support.dkim_keys import rsa_key
 from tests.support.dns_server import LoopbackDNS
 from tests.support.milter_process import MilterProcess
 
-GOOD_IP = "203.0.113.10"  # PTR mail.sender.test, which resolves back: FCrDNS passes
-BAD_IP = "203.0.113.66"  # no PTR at all: a sender-risk signal
+GOOD_IP = "203.0.113.10"  # PTR mail.sender.test, which resolves back; sender.test's SPF allows it
+BAD_IP = "203.0.113.66"  # no PTR, not in anyone's SPF
+AUTHSERV_ID = "mx.spoofguard.test"
 
 requires_postfix = pytest.mark.skipif(
     shutil.which("postfix") is None and not shutil.os.path.exists("/usr/sbin/postfix"),
@@ -26,6 +29,12 @@ def dns() -> Iterator[LoopbackDNS]:
     with LoopbackDNS() as server:
         server.add_ptr(GOOD_IP, "mail.sender.test")
         server.add("mail.sender.test", "A", GOOD_IP)
+        # sender.test authenticates its mail: SPF for GOOD_IP, a DKIM key, DMARC p=reject
+        server.add_txt("sender.test", f"v=spf1 ip4:{GOOD_IP} -all")
+        server.add_txt("sel._domainkey.sender.test", rsa_key("sender")[1])
+        server.add_txt("_dmarc.sender.test", "v=DMARC1; p=reject")
+        # the recipients' domain publishes only a monitoring policy
+        server.add_txt("_dmarc.example.test", "v=DMARC1; p=none")
         yield server
 
 
@@ -33,16 +42,26 @@ def milter_sections(dns: LoopbackDNS, **extra: dict[str, object]) -> dict[str, d
     sections: dict[str, dict[str, object]] = {
         "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
         "analysis": {"budget": 3.0, "lookup_timeout": 1.0},
+        "checks": {"auth": {"authserv_id": AUTHSERV_ID}},
     }
     for name, table in extra.items():
-        sections.setdefault(name, {}).update(table)
+        sections.setdefault(name, {}).update(table)  # type: ignore[arg-type]
     return sections
+
+
+XCLIENT = {"smtpd_authorized_xclient_hosts": "127.0.0.0/8"}
 
 
 @pytest.fixture(scope="module")
 def milter(dns: LoopbackDNS) -> Iterator[MilterProcess]:
     with MilterProcess(milter_sections(dns)) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def postfix(milter: MilterProcess) -> Iterator[PostfixInstance]:
+    with PostfixInstance(milter=milter.address, main_cf_extra=XCLIENT) as instance:
+        yield instance
 
 
 def open_session(postfix, client_ip: str, helo: str = "mail.sender.test") -> smtplib.SMTP:  # type: ignore[no-untyped-def]

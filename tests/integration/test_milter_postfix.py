@@ -9,13 +9,14 @@ from __future__ import annotations
 import email
 import email.policy
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.conftest import (
+    AUTHSERV_ID,
     BAD_IP,
     GOOD_IP,
+    XCLIENT,
     milter_sections,
     open_session,
     requires_postfix,
@@ -28,15 +29,6 @@ from tests.support.milter_process import MilterProcess
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 
-XCLIENT = {"smtpd_authorized_xclient_hosts": "127.0.0.0/8"}
-
-
-@pytest.fixture(scope="module")
-def postfix(milter: MilterProcess) -> Iterator[PostfixInstance]:
-    with PostfixInstance(milter=milter.address, main_cf_extra=XCLIENT) as instance:
-        yield instance
-
-
 def parse(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
@@ -45,15 +37,18 @@ def delivered(postfix: PostfixInstance, localpart: str, count: int) -> list[emai
     return [parse(raw) for raw in postfix.wait_for_mail(localpart, count)]
 
 
-def test_benign_message_arrives_unchanged_but_for_the_score_header(postfix: PostfixInstance) -> None:
+def test_benign_message_arrives_unchanged_but_for_score_and_authentication_headers(postfix: PostfixInstance) -> None:
     sent = make_message(BENIGN, subject="Meeting minutes", to="benign@example.test")
     result = send_from(postfix, GOOD_IP, sent, rcpt="benign@example.test")
     assert result.accepted, result
 
     [got] = delivered(postfix, "benign", 1)
     assert got["Subject"] == "Meeting minutes"
-    assert got["X-Spoofguard-Score"].startswith("0.0 (tag>=4.0 quarantine>=8.0)")
+    assert got["X-Spoofguard-Score"] == "-1.0 (tag>=4.0 quarantine>=8.0)"  # DMARC pass
     assert got["X-Spoofguard-Report"] is None
+    [results] = [" ".join(str(v).split()) for v in got.get_all("Authentication-Results")]
+    assert results.startswith(f"{AUTHSERV_ID}; spf=pass smtp.mailfrom=bob@sender.test")
+    assert "dmarc=pass" in results
     assert got.get_content() == sent.get_content()
     for name in ("From", "To", "Message-ID", "Date"):
         assert got[name] == sent[name]
@@ -83,6 +78,7 @@ def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance
     queued = postfix.postcat(entry["queue_id"])
     assert "X-Spoofguard-Report: action=quarantine" in queued
     assert "ip_reputation.no_ptr=+1.0" in queued
+    assert "auth.dmarc_fail_reject=+5.0" in queued
     assert "Subject: [SUSPICIOUS] Your vote" in queued
     assert postfix.mailbox("held") == []
     # Postfix logs that the milter held it; the reason travels in the message and our log.
@@ -90,6 +86,7 @@ def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance
     line = next(v for v in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in v)
     assert "action=quarantine" in line and f"client={BAD_IP}" in line
     assert "content.threat_of_harm:+4.0" in line and "ip_reputation.no_ptr:+1.0" in line
+    assert "auth.dmarc_fail_reject:+5.0" in line
     postfix.release_hold(entry["queue_id"])  # leave the queue empty for the next tests
     postfix.flush()
     postfix.wait_for_mail("held", 1)
@@ -109,7 +106,7 @@ def test_two_messages_on_one_connection_each_get_their_own_verdict(postfix: Post
     assert str(by_subject["First"]["Subject"]) == "[SUSPICIOUS] First"
     assert str(by_subject["Second"]["Subject"]) == "Second"
     assert by_subject["Second"]["X-Spoofguard-Report"] is None
-    assert by_subject["Second"]["X-Spoofguard-Score"].startswith("0.0")
+    assert by_subject["Second"]["X-Spoofguard-Score"].startswith("-1.0")
 
 
 def test_forged_spoofguard_headers_and_tag_are_not_trusted(postfix: PostfixInstance) -> None:
@@ -122,7 +119,7 @@ def test_forged_spoofguard_headers_and_tag_are_not_trusted(postfix: PostfixInsta
     assert send_from(postfix, GOOD_IP, forged, rcpt="forged@example.test").accepted
     [got] = delivered(postfix, "forged", 1)
     assert got.get_all("X-Spoofguard-Score") == [got["X-Spoofguard-Score"]]
-    assert str(got["X-Spoofguard-Score"]).startswith("0.0")
+    assert str(got["X-Spoofguard-Score"]).startswith("-1.0")
     assert got["X-Spoofguard-Report"] is None
 
 

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE, RR, TXT, DNSRecord
 
 
 @dataclass
@@ -41,6 +41,13 @@ class LoopbackDNS:
     def add(self, name: str, rtype: str, value: str, ttl: int = 300) -> None:
         """Add a record in zone-file syntax, e.g. ``add("x.test", "TXT", '"v=spf1 -all"')``."""
         record = RR.fromZone(f"{name.rstrip('.')}. {ttl} IN {rtype} {value}")[0]
+        self.records.setdefault(_key(name), []).append(record)
+
+    def add_txt(self, name: str, text: str, ttl: int = 300) -> None:
+        """A TXT record holding ``text``, split into 255-octet strings as DNS requires."""
+        data = text.encode()
+        chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
+        record = RR(name.rstrip(".") + ".", QTYPE.TXT, ttl=ttl, rdata=TXT(chunks))
         self.records.setdefault(_key(name), []).append(record)
 
     def add_ptr(self, ip: str, hostname: str, ttl: int = 300) -> None:

@@ -21,7 +21,7 @@ def free_port() -> int:
 
 
 def toml_text(sections: dict[str, dict[str, Any]]) -> str:
-    """Enough TOML for test configs: tables of strings, numbers, booleans, string lists."""
+    """Enough TOML for test configs: nested tables of strings, numbers, booleans, lists."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -35,10 +35,19 @@ def toml_text(sections: dict[str, dict[str, Any]]) -> str:
         raise TypeError(v)
 
     lines: list[str] = []
-    for name, table in sections.items():
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {value(v)}" for k, v in table.items())
-        lines.append("")
+
+    def table(name: str, items: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in items.items() if not isinstance(v, dict)}
+        if scalars or not items:
+            lines.append(f"[{name}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in scalars.items())
+            lines.append("")
+        for key, sub in items.items():
+            if isinstance(sub, dict):
+                table(f"{name}.{key}", sub)
+
+    for name, items in sections.items():
+        table(name, items)
     return "\n".join(lines)
 
 

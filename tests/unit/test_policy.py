@@ -53,8 +53,16 @@ def test_thresholds_without_reject(content_score: float, risk_score: float, expe
 )
 def test_thresholds_with_reject_enabled(total: float, expected: Action) -> None:
     policy = Policy(tag=4, quarantine=8, reject=15)
-    decision = decide(policy, (content(total - 1.0), risk(1.0)))
+    decision = decide(policy, (content(total - 2.0), risk(2.0)))
     assert decision.action is expected
+
+
+def test_weak_sender_risk_alone_does_not_unlock_quarantine() -> None:
+    decision = decide(Policy(), (content(12.0), risk(1.0)))
+    assert decision.action is Action.TAG
+    assert "sender risk 1.0 is below 2.0" in decision.reason
+    assert decide(Policy(min_sender_risk=1.0), (content(12.0), risk(1.0))).action is Action.QUARANTINE
+    assert decide(Policy(), (content(12.0), risk(1.0), risk(1.0, "impersonation.envelope_mismatch"))).action is Action.QUARANTINE
 
 
 def test_reject_needs_reject_enabled() -> None:
@@ -141,8 +149,8 @@ def test_tempfail_when_unknown_could_lift_tag_to_quarantine() -> None:
 
 
 def test_tempfail_when_unknown_could_supply_the_missing_guard_kind() -> None:
-    # content alone at 9 is tagged; a sender-risk answer (even small) would make it quarantine
-    decision = decide(Policy(on_error="tempfail"), (content(9.0), unknown(1.0)))
+    # content alone at 9 is tagged; the unanswered sender-risk check could make it quarantine
+    decision = decide(Policy(on_error="tempfail"), (content(9.0), unknown(2.0)))
     assert decision.action is Action.TEMPFAIL
 
 
@@ -189,7 +197,7 @@ def test_tempfail_when_unknown_could_lift_quarantine_to_reject() -> None:
     [
         (unknown(6.0),),
         (content(6.0), risk(1.0), unknown(2.0)),
-        (content(9.0), unknown(1.0)),
+        (content(9.0), unknown(2.0)),
         (content(8.0), risk(2.0), unknown(6.0)),
     ],
 )

@@ -1,0 +1,1 @@
+"""Sender authentication and impersonation: SPF, DKIM, DMARC, ARC and lookalike domains."""

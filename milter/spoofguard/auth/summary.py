@@ -1,0 +1,43 @@
+"""What authentication concluded about one message, for signals, our header, and the
+impersonation check (which must know whether DMARC passed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..message import Message
+from .arc_check import ArcResult
+from .dkim_check import DkimResult
+from .dmarc_check import DmarcResult
+from .spf_check import SpfResult
+
+NOTE = "auth"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSummary:
+    from_domain: str | None
+    spf: SpfResult | None
+    dkim: tuple[DkimResult, ...]
+    dmarc: DmarcResult
+    arc: ArcResult | None
+    source: str  # "spoofguard", "upstream <authserv-id>", or "not verified"
+    mitigated_by: str | None = None  # trusted ARC sealer that turned a DMARC fail around
+
+    @property
+    def dmarc_pass(self) -> bool:
+        return self.dmarc.result == "pass" or self.mitigated_by is not None
+
+    @property
+    def authenticated(self) -> bool:
+        """DMARC pass (after ARC), or an aligned DKIM or SPF pass without a DMARC record."""
+        return self.dmarc_pass or bool(self.dmarc.aligned_dkim or self.dmarc.aligned_spf)
+
+    @property
+    def unknown(self) -> bool:
+        return self.dmarc.result == "temperror"
+
+
+def summary_of(message: Message) -> AuthSummary | None:
+    note = message.notes.get(NOTE)
+    return note if isinstance(note, AuthSummary) else None

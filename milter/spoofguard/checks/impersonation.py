@@ -1,0 +1,158 @@
+"""Impersonation tells: how a message tries to look like someone it is not.
+
+Most tells only count when nothing authenticates the From domain: a newsletter that
+passes DMARC may legitimately reply from another domain. A lookalike of a protected
+domain, or a protected domain shown in the display name, counts even then, because an
+impostor can authenticate the lookalike domain it registered.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass
+
+from ..auth.domains import domain_of, organizational_domain
+from ..auth.lookalike import LookalikeDetector
+from ..auth.summary import AuthSummary, summary_of
+from ..lookups import LookupSession
+from ..message import Message
+from ..verdict import Signal, SignalKind
+from . import Stage
+from .auth import client_is_trusted, from_address
+from .ip_reputation import IPNetwork
+
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_DOMAIN_IN_TEXT = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class ImpersonationWeights:
+    from_is_recipient: float = 3.0
+    display_name_address: float = 2.0
+    lookalike_domain: float = 3.5
+    envelope_mismatch: float = 1.0
+    reply_to_divergence: float = 1.0
+    reply_to_freemail: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImpersonationSettings:
+    protected: frozenset[str]  # organizational domains: your own plus commonly impersonated
+    freemail: frozenset[str]
+    trusted_networks: tuple[IPNetwork, ...] = ()
+    weights: ImpersonationWeights = ImpersonationWeights()
+
+
+class ImpersonationCheck:
+    name = "impersonation"
+    kind = SignalKind.SENDER_RISK
+
+    def __init__(self, settings: ImpersonationSettings) -> None:
+        self.settings = settings
+        self.lookalikes = LookalikeDetector(settings.protected)
+
+    @property
+    def max_score(self) -> float:
+        w = self.settings.weights
+        return w.from_is_recipient + w.display_name_address + w.lookalike_domain + w.envelope_mismatch + w.reply_to_freemail
+
+    def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
+        return None  # header-only: no lookups
+
+    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+        if client_is_trusted(message, self.settings.trusted_networks) or message.envelope.auth_user:
+            return []  # our own relays and authenticated submissions are not impostors
+        summary = summary_of(message)
+        authenticated = summary is not None and summary.authenticated
+        from_addr = from_address(message)
+        from_domain = domain_of(from_addr or "")
+        if not from_addr or not from_domain:
+            return []
+        from_org = organizational_domain(from_domain)
+        found = [
+            self._lookalike(from_domain, authenticated),
+            self._display_name(message, from_addr, from_org, authenticated),
+        ]
+        if not authenticated:
+            found += [
+                self._from_is_recipient(message, from_addr, from_org, summary),
+                self._envelope_mismatch(message, from_org, summary),
+                self._reply_to(message, from_org),
+            ]
+        return [s for s in found if s is not None]
+
+    def _signal(self, what: str, weight: float, detail: str) -> Signal:
+        return Signal(f"impersonation.{what}", weight, detail, SignalKind.SENDER_RISK)
+
+    def _lookalike(self, from_domain: str, authenticated: bool) -> Signal | None:
+        hit = self.lookalikes.check(from_domain)
+        if hit is None or (hit.other_suffix and authenticated):
+            return None
+        return self._signal("lookalike_domain", self.settings.weights.lookalike_domain,
+                            f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
+
+    def _display_name(self, message: Message, from_addr: str, from_org: str, authenticated: bool) -> Signal | None:
+        display = _display_name(message)
+        if not display:
+            return None
+        shown = [a.lower() for a in _EMAIL_IN_TEXT.findall(display)]
+        shown_domains = {organizational_domain(d.lower()) for d in _DOMAIN_IN_TEXT.findall(display)}
+        shown_domains |= {organizational_domain(domain_of(a) or "") for a in shown}
+        foreign = sorted(d for d in shown_domains if d and d != from_org)
+        other_addresses = [a for a in shown if a != from_addr]
+        if not foreign and not other_addresses:
+            return None
+        protected = [d for d in foreign if d in self.settings.protected]
+        if authenticated and not protected:
+            return None
+        what = ", ".join(other_addresses or foreign)
+        return self._signal("display_name_address", self.settings.weights.display_name_address,
+                            f"display name {display!r} shows {what}, but the address is {from_addr}")
+
+    def _from_is_recipient(self, message: Message, from_addr: str, from_org: str, summary: AuthSummary | None) -> Signal | None:
+        for rcpt in message.envelope.rcpts:
+            rcpt = rcpt.lower()
+            if rcpt == from_addr or organizational_domain(domain_of(rcpt) or "") == from_org:
+                same = "the recipient's own address" if rcpt == from_addr else f"the recipient's domain {from_org}"
+                dmarc = summary.dmarc.result if summary else "not checked"
+                return self._signal("from_is_recipient", self.settings.weights.from_is_recipient,
+                                    f"From {from_addr} is {same} (recipient {rcpt}) and DMARC is {dmarc}")
+        return None
+
+    def _envelope_mismatch(self, message: Message, from_org: str, summary: AuthSummary | None) -> Signal | None:
+        mail_from = message.envelope.mail_from
+        envelope_domain = domain_of(mail_from or "")
+        if not envelope_domain:
+            return None  # null sender: bounces legitimately differ
+        envelope_org = organizational_domain(envelope_domain)
+        if envelope_org == from_org:
+            return None
+        if summary is not None and summary.spf is not None and summary.spf.result == "pass":
+            return None  # the envelope domain authenticated itself
+        return self._signal("envelope_mismatch", self.settings.weights.envelope_mismatch,
+                            f"envelope sender {mail_from} ({envelope_org}) differs from From domain {from_org} and neither authenticates")
+
+    def _reply_to(self, message: Message, from_org: str) -> Signal | None:
+        field = message.header("Reply-To")
+        if not field:
+            return None
+        for _, address in email.utils.getaddresses([field]):
+            domain = domain_of(address)
+            if not domain:
+                continue
+            org = organizational_domain(domain)
+            if org == from_org:
+                continue
+            if org in self.settings.freemail:
+                return self._signal("reply_to_freemail", self.settings.weights.reply_to_freemail,
+                                    f"Reply-To {address.lower()} is a free webmail address, From domain is {from_org}")
+            return self._signal("reply_to_divergence", self.settings.weights.reply_to_divergence,
+                                f"Reply-To {address.lower()} ({org}) differs from From domain {from_org}")
+        return None
+
+
+def _display_name(message: Message) -> str:
+    field = message.header("From") or ""
+    name, _ = email.utils.parseaddr(field)
+    return name.strip()
