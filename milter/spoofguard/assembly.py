@@ -15,12 +15,14 @@ from .checks import Check
 from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
 from .checks.impersonation import ImpersonationCheck, ImpersonationSettings
-from .checks.ip_reputation import IPNetwork, IpReputationCheck, IpReputationSettings
+from .checks.ip_reputation import IpReputationCheck, IpReputationSettings
 from .config import Settings
 from .core import Analyzer
 from .errors import ConfigError
 from .lookups.dns import DnsClient, DnsSettings
+from .lookups.dnsbl import DnsList, parse_codes
 from .policy import Policy
+from .received import IPNetwork
 from .rules import load_rule_files
 
 
@@ -95,6 +97,11 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
                     deny_weight=ipr.deny_weight,
                     no_ptr_weight=ipr.no_ptr_weight,
                     ptr_mismatch_weight=ipr.ptr_mismatch_weight,
+                    lists=_dns_lists(settings),
+                    trusted_networks=trusted,
+                    asn_zone=ipr.asn_zone,
+                    asn6_zone=ipr.asn6_zone,
+                    asn_weights=_asn_weights(settings),
                 ),
                 dns,
             )
@@ -124,3 +131,35 @@ def _network_files(settings: Settings, key: str, files: tuple[str, ...]) -> tupl
             except ValueError:
                 raise ConfigError(path, f"line {number}", f"{entry!r} is not an IP network (CIDR)") from None
     return tuple(networks)
+
+
+def _dns_lists(settings: Settings) -> tuple[DnsList, ...]:
+    lists = []
+    for index, section in enumerate(settings.checks.ip_reputation.dnsbl):
+        key = f"checks.ip_reputation.dnsbl[{index}]"
+        try:
+            codes = parse_codes(section.codes, section.bitmask)
+        except ValueError as exc:
+            raise ConfigError(settings.path, f"{key}.codes", str(exc)) from None
+        meanings = {meaning for _, _, meaning in codes}
+        for meaning in section.weights:
+            if meaning not in meanings:
+                raise ConfigError(settings.path, f"{key}.weights.{meaning}", "not a meaning listed in codes")
+        zone = section.zone.lower().rstrip(".")
+        lists.append(DnsList(section.name or zone.split(".")[0], zone, section.weight, codes,
+                             dict(section.weights), section.bitmask, section.allowlist, section.ipv6))
+    names = [lst.name for lst in lists]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(settings.path, "checks.ip_reputation.dnsbl", f"two lists are named {name!r}; set name")
+    return tuple(lists)
+
+
+def _asn_weights(settings: Settings) -> dict[int, float]:
+    weights = {}
+    for label, weight in settings.checks.ip_reputation.asn_weights.items():
+        number = label.upper().removeprefix("AS")
+        if not number.isdigit():
+            raise ConfigError(settings.path, f"checks.ip_reputation.asn_weights.{label}", "must be an AS number such as AS64500")
+        weights[int(number)] = weight
+    return weights

@@ -33,7 +33,7 @@ ENV_VAR = "SPOOFGUARD_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def _check(fn: Callable[[Any], str | None]) -> Any:
+def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
     """Attach a validator returning a problem description (or None) to a field."""
     return {"check": fn}
 
@@ -125,6 +125,24 @@ class ContentSection:
     co_occurrence_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
 
 
+def _zone(v: str) -> str | None:
+    return None if _DOMAIN.fullmatch(v.lower().rstrip(".")) else f"{v!r} is not a DNS zone name"
+
+
+@dataclass(frozen=True)
+class DnsListSection:
+    """One DNS block- or allowlist: ``[[checks.ip_reputation.dnsbl]]``."""
+
+    zone: str = field(metadata={**_check(_zone), "required": True})
+    name: str = ""  # short name for signals; default: the zone's first label
+    weight: float = 1.0  # for a listing code without a weight of its own
+    codes: dict[str, str] = field(default_factory=dict)  # "127.0.0.2" = "SBL", ranges a-b
+    weights: dict[str, float] = field(default_factory=dict)  # meaning -> weight
+    bitmask: bool = False
+    allowlist: bool = False
+    ipv6: bool = True
+
+
 @dataclass(frozen=True)
 class IpReputationSection:
     enabled: bool = True
@@ -136,6 +154,10 @@ class IpReputationSection:
     deny_weight: float = 6.0
     no_ptr_weight: float = 1.0
     ptr_mismatch_weight: float = 0.5
+    dnsbl: tuple[DnsListSection, ...] = ()
+    asn_zone: str = "origin.asn.cymru.com"
+    asn6_zone: str = "origin6.asn.cymru.com"
+    asn_weights: dict[str, float] = field(default_factory=dict)  # "AS64500" = 2.0
 
 
 def _domains(v: tuple[str, ...]) -> str | None:
@@ -289,10 +311,12 @@ def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any
     for name, spec in known.items():
         key = prefix + name
         if name not in table:
+            if spec.metadata.get("required"):
+                raise ConfigError(path, key, "missing")
             continue
         hint = hints[name]
         raw = table[name]
-        if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
+        if _is_section(hint):
             values[name] = _build(hint, raw, path, key + ".")
             continue
         value = _coerce(raw, hint, path, key)
@@ -304,8 +328,21 @@ def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any
     return cls(**values)
 
 
+def _is_section(hint: Any) -> bool:
+    return isinstance(hint, type) and hasattr(hint, "__dataclass_fields__")
+
+
 def _coerce(raw: Any, hint: Any, path: Path, key: str) -> Any:
     origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple and args and _is_section(args[0]):  # an array of tables: [[key]]
+        if not isinstance(raw, list):
+            raise ConfigError(path, key, f"must be an array of tables ([[{key}]]), got {_toml_type(raw)}")
+        return tuple(_build(args[0], item, path, f"{key}[{i}].") for i, item in enumerate(raw))
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise ConfigError(path, key, f"must be a table, got {_toml_type(raw)}")
+        return {str(k): _coerce(v, args[1], path, f"{key}.{k}") for k, v in raw.items()}
     if origin is tuple:
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise ConfigError(path, key, f"must be a list of strings, got {_toml_type(raw)}")

@@ -27,9 +27,9 @@ from ..headers import header_value
 from ..lookups import LookupSession
 from ..lookups.dns import DnsClient
 from ..message import Message
+from ..received import IPNetwork, parse_ip, trusted
 from ..verdict import Signal, SignalKind
 from . import Stage
-from .ip_reputation import IPNetwork, parse_ip
 
 _AUTHSERV_ID = re.compile(r"^\s*([^\s;]+)")
 VERIFY_MODES = ("auto", "always", "never")
@@ -70,8 +70,7 @@ def from_address(message: Message) -> str | None:
 
 
 def client_is_trusted(message: Message, networks: tuple[IPNetwork, ...]) -> bool:
-    ip = parse_ip(message.envelope.client_ip)
-    return ip is not None and any(ip in net for net in networks if net.version == ip.version)
+    return trusted(parse_ip(message.envelope.client_ip), networks)
 
 
 class AuthCheck:

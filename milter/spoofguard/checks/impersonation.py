@@ -17,10 +17,10 @@ from ..auth.lookalike import LookalikeDetector
 from ..auth.summary import AuthSummary, summary_of
 from ..lookups import LookupSession
 from ..message import Message
+from ..received import IPNetwork
 from ..verdict import Signal, SignalKind
 from . import Stage
 from .auth import client_is_trusted, from_address
-from .ip_reputation import IPNetwork
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 _DOMAIN_IN_TEXT = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\b", re.IGNORECASE)

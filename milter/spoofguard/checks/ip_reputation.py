@@ -1,24 +1,39 @@
-"""Connecting-IP reputation: local allow/deny lists and forward-confirmed reverse DNS.
+"""Connecting-IP reputation: local allow/deny lists, DNS block- and allowlists, origin AS,
+and forward-confirmed reverse DNS.
 
-Lookups start at connect, so by end-of-message their answers are usually already in.
-Private, loopback and link-local clients are never looked up: their DNS says nothing
-about the sender and would only leak internal addresses to resolvers.
+The IP judged is the client's, or behind your own relays the first hop from outside them.
+Lookups start at connect, all in parallel, so by end-of-message their answers are usually
+in. Private, loopback and link-local addresses are never looked up: their DNS says
+nothing about the sender and would leak internal addresses to resolvers.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 
-from ..lookups import LookupSession
-from ..lookups.dns import DnsClient, DnsStatus
+from ..lookups import LookupResult, LookupSession
+from ..lookups.dns import DnsAnswer, DnsClient, DnsStatus
+from ..lookups.dnsbl import (
+    DnsList,
+    DnsListHealth,
+    addresses,
+    probe,
+    reverse_labels,
+    unusable_reason,
+)
+from ..lookups.ratelimit import RateLimitedLog
 from ..message import Message
+from ..received import IPAddress, IPNetwork, parse_ip, relay_ip
 from ..verdict import Signal, SignalKind
 from . import Stage
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+log = logging.getLogger(__name__)
 
 _NEVER_LOOKED_UP = tuple(
     ipaddress.ip_network(n)
@@ -30,6 +45,8 @@ _NEVER_LOOKED_UP = tuple(
 )
 MAX_PTR_NAMES = 3  # as SpamAssassin and Postfix do: a PTR set larger than this is abuse
 
+__all__ = ["IPAddress", "IPNetwork", "IpReputationCheck", "IpReputationSettings", "parse_ip"]
+
 
 @dataclass(frozen=True, slots=True)
 class IpReputationSettings:
@@ -39,6 +56,11 @@ class IpReputationSettings:
     deny_weight: float = 6.0
     no_ptr_weight: float = 1.0
     ptr_mismatch_weight: float = 0.5
+    lists: tuple[DnsList, ...] = ()
+    trusted_networks: tuple[IPNetwork, ...] = ()
+    asn_zone: str = "origin.asn.cymru.com"
+    asn6_zone: str = "origin6.asn.cymru.com"
+    asn_weights: dict[int, float] = field(default_factory=dict)
 
 
 class Fcrdns(StrEnum):
@@ -53,18 +75,6 @@ class FcrdnsResult:
     outcome: Fcrdns
     names: tuple[str, ...] = ()
     reason: str = ""
-
-
-def parse_ip(text: str | None) -> IPAddress | None:
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text.strip().strip("[]").removeprefix("IPv6:"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
 
 
 def is_public(address: IPAddress) -> bool:
@@ -92,6 +102,14 @@ def forward_confirmed(dns: DnsClient, ip: IPAddress) -> FcrdnsResult:
     return FcrdnsResult(Fcrdns.MISMATCH, names)
 
 
+def parse_origin(txt: str) -> tuple[list[int], str]:
+    """Team Cymru origin TXT: ``"64500 64501 | 203.0.113.0/24 | ZZ | arin | 2020-01-01"``."""
+    fields = [f.strip() for f in txt.split("|")]
+    numbers = [int(n) for n in fields[0].split() if n.isdigit()] if fields else []
+    where = " ".join(f for f in (fields[1:3] if len(fields) > 2 else fields[1:]) if f)
+    return numbers, where
+
+
 class IpReputationCheck:
     name = "ip_reputation"
     kind = SignalKind.SENDER_RISK
@@ -99,39 +117,72 @@ class IpReputationCheck:
     def __init__(self, settings: IpReputationSettings, dns: DnsClient | None) -> None:
         self.settings = settings
         self.dns = dns  # None: offline, no lookups
+        self.health = DnsListHealth()
+        self._warn = RateLimitedLog(log)
+        if dns is not None and settings.lists:
+            threading.Thread(target=self._probe_all, name="dnsbl-probe", daemon=True).start()
 
     @property
     def max_score(self) -> float:
         s = self.settings
-        return max(s.deny_weight, s.no_ptr_weight, s.ptr_mismatch_weight, 0.0)
+        listed = sum(max([lst.weight, *lst.weights.values()]) for lst in s.lists if not lst.allowlist)
+        asn = max(s.asn_weights.values(), default=0.0)
+        return max(s.deny_weight, 0.0) + max(s.no_ptr_weight, s.ptr_mismatch_weight, 0.0) + listed + max(asn, 0.0)
 
-    def _lookup_key(self, ip: IPAddress) -> str:
-        return f"fcrdns:{ip}"
+    # -- early lookups ------------------------------------------------------------------
 
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
-        if stage is not Stage.CONNECT or self.dns is None:
+        if stage is not Stage.CONNECT and not (stage is Stage.HEADERS and self.settings.trusted_networks):
             return
-        ip = parse_ip(message.envelope.client_ip)
-        if ip is not None and is_public(ip) and self._local_lists(ip) is None:
-            dns = self.dns
-            lookups.start(self._lookup_key(ip), lambda: forward_confirmed(dns, ip))
+        ip = self._lookup_ip(message)
+        if ip is None or self.dns is None:
+            return
+        for key, fn in self._lookups(ip).items():
+            lookups.start(key, fn)
+
+    def _lookup_ip(self, message: Message) -> IPAddress | None:
+        ip, _ = relay_ip(message, self.settings.trusted_networks)
+        if ip is None or not is_public(ip) or self._local_lists(ip) is not None:
+            return None
+        return ip
+
+    def _lookups(self, ip: IPAddress) -> dict[str, Callable[[], object]]:
+        dns = self.dns
+        assert dns is not None
+        found: dict[str, Callable[[], object]] = {f"fcrdns:{ip}": lambda: forward_confirmed(dns, ip)}
+        for lst in self.settings.lists:
+            qname = lst.query_name(ip)
+            if qname is not None:
+                found[f"dnsbl:{lst.name}:{ip}"] = partial(dns.query, qname, "A")
+        zone = self.settings.asn_zone if ip.version == 4 else self.settings.asn6_zone
+        if zone:
+            found[f"asn:{ip}"] = lambda: dns.query(f"{reverse_labels(ip)}.{zone}", "TXT")
+        return found
+
+    # -- verdict --------------------------------------------------------------------------
 
     def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
-        ip = parse_ip(message.envelope.client_ip)
+        ip, source = relay_ip(message, self.settings.trusted_networks)
         if ip is None:
             return [Signal("ip_reputation.no_client_ip", 0.0, "no client IP known")]
         listed = self._local_lists(ip)
         if listed is not None:
             return [listed]
         if not is_public(ip):
-            return [Signal("ip_reputation.not_public", 0.0, f"{ip} is not public; not looked up")]
+            return [Signal("ip_reputation.not_public", 0.0, f"{ip} ({source}) is not public; not looked up")]
         if self.dns is None:
             return [Signal("ip_reputation.offline", 0.0, "offline: no DNS lookups")]
-        dns = self.dns
-        result = lookups.result(self._lookup_key(ip), lambda: forward_confirmed(dns, ip))
-        if not result.ok or result.value is None:
-            return [self._unknown(f"reverse DNS of {ip}: {result.reason}")]
-        return [self._fcrdns_signal(ip, result.value)]
+        fns = self._lookups(ip)
+        signals = [self._fcrdns_signal(ip, lookups.result(f"fcrdns:{ip}", fns[f"fcrdns:{ip}"]))]
+        for lst in self.settings.lists:
+            key = f"dnsbl:{lst.name}:{ip}"
+            if key in fns:
+                signals.extend(self._list_signal(lst, ip, lookups.result(key, fns[key])))
+        if f"asn:{ip}" in fns:
+            signals.extend(self._asn_signal(ip, lookups.result(f"asn:{ip}", fns[f"asn:{ip}"])))
+        if source != "client":
+            signals.insert(0, Signal("ip_reputation.relay", 0.0, f"judged {ip} from {source}; the client is a trusted relay"))
+        return signals
 
     def _local_lists(self, ip: IPAddress) -> Signal | None:
         s = self.settings
@@ -140,30 +191,77 @@ class IpReputationCheck:
                 return Signal("ip_reputation.local_allow", s.allow_weight, f"{ip} in local allow list ({net})")
         for net in s.deny:
             if ip in net:
-                return Signal(
-                    "ip_reputation.local_deny", s.deny_weight, f"{ip} in local deny list ({net})",
-                    SignalKind.SENDER_RISK,
-                )
+                return Signal("ip_reputation.local_deny", s.deny_weight, f"{ip} in local deny list ({net})", SignalKind.SENDER_RISK)
         return None
 
-    def _fcrdns_signal(self, ip: IPAddress, fcrdns: FcrdnsResult) -> Signal:
+    def _fcrdns_signal(self, ip: IPAddress, got: LookupResult[object]) -> Signal:
         s = self.settings
-        if fcrdns.outcome is Fcrdns.CONFIRMED:
-            return Signal("ip_reputation.fcrdns_pass", 0.0, f"{ip} reverse {fcrdns.names[0]} confirmed")
-        if fcrdns.outcome is Fcrdns.NO_PTR:
+        result = got.value
+        if not got.ok or not isinstance(result, FcrdnsResult):
+            return self._fcrdns_unknown(f"reverse DNS of {ip}: {got.reason}")
+        if result.outcome is Fcrdns.CONFIRMED:
+            return Signal("ip_reputation.fcrdns_pass", 0.0, f"{ip} reverse {result.names[0]} confirmed")
+        if result.outcome is Fcrdns.NO_PTR:
             return Signal("ip_reputation.no_ptr", s.no_ptr_weight, f"{ip} has no reverse DNS", SignalKind.SENDER_RISK)
-        if fcrdns.outcome is Fcrdns.MISMATCH:
-            return Signal(
-                "ip_reputation.ptr_mismatch",
-                s.ptr_mismatch_weight,
-                f"{ip} reverse {', '.join(fcrdns.names)} does not resolve back to it",
-                SignalKind.SENDER_RISK,
-            )
-        return self._unknown(f"reverse DNS of {ip}: {fcrdns.reason}")
+        if result.outcome is Fcrdns.MISMATCH:
+            return Signal("ip_reputation.ptr_mismatch", s.ptr_mismatch_weight,
+                          f"{ip} reverse {', '.join(result.names)} does not resolve back to it", SignalKind.SENDER_RISK)
+        return self._fcrdns_unknown(f"reverse DNS of {ip}: {result.reason}")
 
-    def _unknown(self, detail: str) -> Signal:
+    def _fcrdns_unknown(self, detail: str) -> Signal:
         s = self.settings
-        return Signal.unknown(
-            "ip_reputation.fcrdns_unknown", detail, max(s.no_ptr_weight, s.ptr_mismatch_weight),
-            SignalKind.SENDER_RISK,
-        )
+        return Signal.unknown("ip_reputation.fcrdns_unknown", detail, max(s.no_ptr_weight, s.ptr_mismatch_weight), SignalKind.SENDER_RISK)
+
+    def _list_signal(self, lst: DnsList, ip: IPAddress, got: LookupResult[object]) -> list[Signal]:
+        kind = "dnswl" if lst.allowlist else "dnsbl"
+        health = self.health.health(lst.name)
+        if not health.usable:
+            return [Signal(f"ip_reputation.{kind}_unusable", 0.0, f"{lst.zone} ignored: {health.reason}")]
+        answer = got.value
+        if not got.ok or not isinstance(answer, DnsAnswer) or answer.status is DnsStatus.TEMPERROR:
+            reason = answer.reason if isinstance(answer, DnsAnswer) else got.reason
+            return [Signal.unknown(f"ip_reputation.{kind}_unknown", f"{lst.zone}: {reason}",
+                                   0.0 if lst.allowlist else lst.weight, SignalKind.SENDER_RISK)]
+        if not answer.ok:
+            return [Signal(f"ip_reputation.{kind}.{lst.name}", 0.0, f"{ip} not listed in {lst.zone}")]
+        found = addresses(answer)
+        broken = unusable_reason(found)
+        if broken:
+            self.health.mark_unusable(lst.name, broken)
+            self._warn.warning(f"dnsbl:{lst.name}", "DNS list %s is unusable and ignored: %s", lst.zone, broken)
+            return [Signal(f"ip_reputation.{kind}_unusable", 0.0, f"{lst.zone} ignored: {broken}")]
+        meanings = lst.meanings(found)
+        codes = ", ".join(str(a) for a in found)
+        if not meanings:
+            return [Signal(f"ip_reputation.{kind}.{lst.name}", 0.0, f"{ip} answered {codes} in {lst.zone}: not a documented listing code")]
+        weight = lst.weight_of(meanings)
+        signal_kind = SignalKind.INFO if lst.allowlist else SignalKind.SENDER_RISK
+        return [Signal(f"ip_reputation.{kind}.{lst.name}", weight,
+                       f"{ip} listed in {lst.zone}: {', '.join(meanings)} ({codes})", signal_kind)]
+
+    def _asn_signal(self, ip: IPAddress, got: LookupResult[object]) -> list[Signal]:
+        answer = got.value
+        if not got.ok or not isinstance(answer, DnsAnswer) or not answer.ok or not answer.records:
+            return []  # the origin AS is context; its absence is not evidence
+        numbers, where = parse_origin(answer.records[0])
+        if not numbers:
+            return []
+        weighted = [(n, self.settings.asn_weights[n]) for n in numbers if n in self.settings.asn_weights]
+        label = " ".join(f"AS{n}" for n in numbers)
+        if not weighted:
+            return [Signal("ip_reputation.asn", 0.0, f"{ip} originates from {label} ({where})")]
+        number, weight = max(weighted, key=lambda item: item[1])
+        kind = SignalKind.SENDER_RISK if weight > 0 else SignalKind.INFO
+        return [Signal("ip_reputation.asn", weight, f"{ip} originates from AS{number} ({where}), weighted by local policy", kind)]
+
+    def _probe_all(self) -> None:
+        assert self.dns is not None
+        for lst in self.settings.lists:
+            try:
+                result = probe(self.dns, lst)
+            except Exception:  # a probe must never take the milter down
+                log.exception("probing DNS list %s failed", lst.zone)
+                continue
+            if result is not None and not result.usable:
+                self.health.mark_unusable(lst.name, result.reason)
+                self._warn.warning(f"dnsbl:{lst.name}", "DNS list %s is unusable and ignored: %s", lst.zone, result.reason)

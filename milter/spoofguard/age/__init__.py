@@ -1,0 +1,1 @@
+"""Sender domain age: registration data from RDAP, WHOIS and DNS age zones."""
