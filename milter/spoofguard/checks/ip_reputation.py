@@ -125,7 +125,7 @@ class IpReputationCheck:
     @property
     def max_score(self) -> float:
         s = self.settings
-        listed = sum(max([lst.weight, *lst.weights.values()]) for lst in s.lists if not lst.allowlist)
+        listed = sum(lst.max_weight for lst in s.lists if not lst.allowlist)
         asn = max(s.asn_weights.values(), default=0.0)
         return max(s.deny_weight, 0.0) + max(s.no_ptr_weight, s.ptr_mismatch_weight, 0.0) + listed + max(asn, 0.0)
 
@@ -221,7 +221,7 @@ class IpReputationCheck:
         if not got.ok or not isinstance(answer, DnsAnswer) or answer.status is DnsStatus.TEMPERROR:
             reason = answer.reason if isinstance(answer, DnsAnswer) else got.reason
             return [Signal.unknown(f"ip_reputation.{kind}_unknown", f"{lst.zone}: {reason}",
-                                   0.0 if lst.allowlist else lst.weight, SignalKind.SENDER_RISK)]
+                                   0.0 if lst.allowlist else lst.max_weight, SignalKind.SENDER_RISK)]
         if not answer.ok:
             return [Signal(f"ip_reputation.{kind}.{lst.name}", 0.0, f"{ip} not listed in {lst.zone}")]
         found = addresses(answer)

@@ -59,6 +59,11 @@ class DnsList:
                 found += [meaning for first, last, meaning in self.codes if first <= value <= last]
         return list(dict.fromkeys(found))
 
+    @property
+    def max_weight(self) -> float:
+        """The most a listing here can score: what an unanswered query might have cost."""
+        return max([self.weight, *self.weights.values()])
+
     def weight_of(self, meanings: list[str]) -> float:
         """The strongest meaning counts, not their sum: one IP, one verdict per list."""
         weights = [self.weights.get(m, self.weight) for m in meanings]

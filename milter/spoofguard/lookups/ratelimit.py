@@ -34,6 +34,9 @@ class RateLimitedLog:
             self._last[key] = now
             suppressed = self._suppressed.pop(key, 0)
         if suppressed:
+            if not args:
+                # Without arguments logging does not %-format; adding one below would.
+                msg = msg.replace("%", "%%")
             msg += " (%d similar warnings suppressed)"
             args = (*args, suppressed)
         self._logger.warning(msg, *args)
