@@ -7,13 +7,21 @@ per start or reload, never per message.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+import threading
 from pathlib import Path
 
+from .age.bootstrap import RdapBootstrap, load_bootstrap
+from .age.rdap import RdapClient
+from .age.registry import DAY, RegistryLookup, RegistryTtls
+from .age.whois import WhoisClient
+from .age.zones import AgeZone
 from .auth.domains import load_domain_list, organizational_domain
 from .checks import Check
 from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
+from .checks.domain_age import AgeGrade, DomainAgeCheck, DomainAgeSettings
 from .checks.impersonation import ImpersonationCheck, ImpersonationSettings
 from .checks.ip_reputation import IpReputationCheck, IpReputationSettings
 from .config import Settings
@@ -21,9 +29,12 @@ from .core import Analyzer
 from .errors import ConfigError
 from .lookups.dns import DnsClient, DnsSettings
 from .lookups.dnsbl import DnsList, parse_codes
+from .lookups.store import CacheSettings, GuardedStore, open_store
 from .policy import Policy
 from .received import IPNetwork
 from .rules import load_rule_files
+
+log = logging.getLogger(__name__)
 
 
 def build_policy(settings: Settings) -> Policy:
@@ -41,7 +52,33 @@ def build_policy(settings: Settings) -> Policy:
 
 def build_dns(settings: Settings) -> DnsClient:
     d = settings.dns
-    return DnsClient(DnsSettings(nameservers=d.nameservers, port=d.port, timeout=d.timeout))
+    return DnsClient(DnsSettings(nameservers=d.nameservers, port=d.port, timeout=d.timeout), store=build_store(settings))
+
+
+_stores: dict[CacheSettings, GuardedStore | None] = {}
+_stores_lock = threading.Lock()
+
+
+def build_store(settings: Settings) -> GuardedStore | None:
+    """The shared lookup cache; opened once per distinct cache configuration, so a reload
+    that leaves ``[cache]`` alone keeps the same database connection."""
+    c = settings.cache
+    state = settings.resolve(settings.state.dir)
+    cache = CacheSettings(
+        backend=c.backend,
+        path=settings.resolve(c.path) if c.path else state / "cache.sqlite",
+        redis_url=c.redis_url,
+        max_entries=c.max_entries,
+    )
+    with _stores_lock:
+        if cache not in _stores:
+            if cache.backend == "sqlite" and cache.path is not None:
+                try:
+                    cache.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                except OSError as exc:
+                    log.warning("cannot create %s (%s); the cache will miss until it exists", cache.path.parent, exc.strerror)
+            _stores[cache] = open_store(cache)
+        return _stores[cache]
 
 
 def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
@@ -106,7 +143,51 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
                 dns,
             )
         )
+    age = settings.checks.domain_age
+    if age.enabled:
+        checks.append(_domain_age_check(settings, dns))
     return Analyzer(checks, build_policy(settings))
+
+
+def _domain_age_check(settings: Settings, dns: DnsClient | None) -> DomainAgeCheck:
+    age = settings.checks.domain_age
+    grades = tuple(sorted((AgeGrade(float(days), weight) for days, weight in age.thresholds.items()), key=lambda g: g.days))
+    own = {organizational_domain(d) for d in settings.checks.impersonation.own_domains}
+    zones = []
+    for index, zone in enumerate(age.zone):
+        name = zone.zone.lower().rstrip(".")
+        zones.append(AgeZone(zone.name or name.split(".")[0], name, zone.prefix, zone.unit))
+        if [z.name for z in zones].count(zones[-1].name) > 1:
+            raise ConfigError(settings.path, f"checks.domain_age.zone[{index}].name", f"two zones are named {zones[-1].name!r}")
+    registry = None
+    if dns is not None:
+        rdap = whois = None
+        if age.rdap:
+            overrides = dict(age.rdap_overrides)
+            try:
+                if age.rdap_bootstrap:
+                    bootstrap = RdapBootstrap.load(settings.resolve(age.rdap_bootstrap), overrides)
+                else:
+                    bootstrap = load_bootstrap(settings.resolve(settings.state.dir), overrides)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(settings.path, "checks.domain_age.rdap_bootstrap", str(exc)) from None
+            rdap = RdapClient(bootstrap, timeout=age.rdap_timeout, per_server=age.rdap_per_server)
+        if age.whois:
+            whois = WhoisClient(dict(age.whois_servers), timeout=age.whois_timeout)
+        registry = RegistryLookup(rdap, whois, build_store(settings), RegistryTtls(found=age.cache_days * DAY))
+    return DomainAgeCheck(
+        DomainAgeSettings(
+            grades=grades,
+            unknown_weight=age.unknown_weight,
+            changed_days=age.changed_days,
+            changed_weight=age.changed_weight,
+            never_age=frozenset(own | {organizational_domain(d) for d in age.allowlist}),
+            zones=tuple(zones),
+            lookup_timeout=max(age.rdap_timeout, age.whois_timeout),
+        ),
+        registry,
+        dns,
+    )
 
 
 def _networks(items: tuple[str, ...]) -> tuple[IPNetwork, ...]:

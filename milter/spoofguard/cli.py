@@ -1,5 +1,6 @@
 """Command line: ``serve`` runs the milter; ``check`` runs the same core on one message;
-``config check`` validates a configuration file."""
+``config check`` validates a configuration file; ``update-bootstrap`` refreshes the RDAP
+bootstrap."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from . import __version__, config
 from .actions import plan
+from .age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
 from .checks import Stage
 from .edits import AddHeader
 from .errors import ConfigError
@@ -22,6 +24,7 @@ from .verdict import Action, Verdict
 EXIT_CODES = {Action.ACCEPT: 0, Action.TAG: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
 EXIT_ERROR = 4
 EXIT_USAGE = 64
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: try again later
 EXIT_CONFIG = 78  # sysexits EX_CONFIG: systemd shows it as a configuration problem
 
 
@@ -64,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.set_defaults(handler=_check)
 
+    update = commands.add_parser(
+        "update-bootstrap",
+        help="refresh the IANA RDAP bootstrap into the state directory",
+        description="Downloads IANA's RDAP bootstrap (dns.json) into <state.dir>/rdap/, where "
+        "the milter prefers it to the snapshot shipped in the package. Run it from a weekly "
+        "timer; the running milter picks it up on reload (SIGHUP). Exit 75 when the download "
+        "fails (the old file is kept).",
+    )
+    update.add_argument("--config", help="configuration file (for state.dir)")
+    update.add_argument("--url", default=IANA_DNS_URL, help=f"bootstrap URL (default {IANA_DNS_URL})")
+    update.set_defaults(handler=_update_bootstrap)
+
     cfg = commands.add_parser("config", help="configuration tools")
     cfg_commands = cfg.add_subparsers(metavar="ACTION")
     cfg_check = cfg_commands.add_parser("check", help="validate a configuration file and its rules")
@@ -76,6 +91,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .service import serve  # imports pymilter; other commands work without it
 
     return serve(args.config)
+
+
+def _update_bootstrap(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    try:
+        path, tlds, publication = update_bootstrap(settings.resolve(settings.state.dir), args.url)
+    except BootstrapUpdateError as exc:
+        print(f"spoofguard: bootstrap not updated: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    print(f"{path}: {tlds} TLDs with RDAP service, published {publication or 'unknown'}")
+    return 0
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -160,6 +160,61 @@ class IpReputationSection:
     asn_weights: dict[str, float] = field(default_factory=dict)  # "AS64500" = 2.0
 
 
+def _thresholds(v: dict[str, float]) -> str | None:
+    for days in v:
+        try:
+            if float(days) <= 0:
+                return f"{days!r}: days must be greater than 0"
+        except ValueError:
+            return f"{days!r} is not a number of days"
+    return None
+
+
+@dataclass(frozen=True)
+class AgeZoneSection:
+    """One DNS age zone: ``[[checks.domain_age.zone]]``."""
+
+    zone: str = field(metadata={**_check(_zone), "required": True})
+    name: str = ""  # short name for signals; default: the zone's first label
+    prefix: str = field(default="127.0.2.", metadata=_check(lambda v: None if v.startswith("127.") and v.endswith(".") else "must look like '127.0.2.'"))
+    unit: str = field(default="hours", metadata=_check(_one_of("hours", "days")))
+
+
+@dataclass(frozen=True)
+class DomainAgeSection:
+    enabled: bool = True
+    # younger than N days -> weight; the youngest band that applies counts
+    thresholds: dict[str, float] = field(default_factory=lambda: {"7": 3.0, "30": 1.5, "90": 0.5}, metadata=_check(_thresholds))
+    unknown_weight: float = 0.0
+    changed_days: float = field(default=7.0, metadata=_check(_positive))
+    changed_weight: float = 1.0
+    allowlist: tuple[str, ...] = field(default=(), metadata=_check(lambda v: _domains(v)))
+    rdap: bool = True
+    rdap_timeout: float = field(default=4.0, metadata=_check(_positive))
+    rdap_per_server: int = field(default=2, metadata=_check(lambda v: None if 1 <= v <= 64 else "must be between 1 and 64"))
+    rdap_overrides: dict[str, str] = field(default_factory=dict, metadata=_check(lambda v: next(
+        (f"{tld}: {url!r} is not an http(s) URL" for tld, url in v.items() if not url.startswith(("https://", "http://"))), None)))
+    rdap_bootstrap: str = ""  # a dns.json to use instead of state.dir's or the packaged one
+    whois: bool = True
+    whois_timeout: float = field(default=4.0, metadata=_check(_positive))
+    whois_servers: dict[str, str] = field(default_factory=dict)  # tld -> host[:port]
+    cache_days: float = field(default=7.0, metadata=_check(_positive))
+    zone: tuple[AgeZoneSection, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateSection:
+    dir: str = "/var/lib/spoofguard"  # lookup cache, refreshed RDAP bootstrap
+
+
+@dataclass(frozen=True)
+class CacheSection:
+    backend: str = field(default="sqlite", metadata=_check(_one_of("sqlite", "redis", "memory", "none")))
+    path: str = ""  # SQLite file; default: <state.dir>/cache.sqlite
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_check(lambda v: None if v.startswith(("redis://", "rediss://", "unix://")) else "must be a redis://, rediss:// or unix:// URL"))
+    max_entries: int = field(default=200_000, metadata=_check(lambda v: None if v >= 100 else "must be at least 100"))
+
+
 def _domains(v: tuple[str, ...]) -> str | None:
     for item in v:
         if not _DOMAIN.fullmatch(item.lower().rstrip(".")):
@@ -199,6 +254,7 @@ class ChecksSection:
     impersonation: ImpersonationSection = ImpersonationSection()
     content: ContentSection = ContentSection()
     ip_reputation: IpReputationSection = IpReputationSection()
+    domain_age: DomainAgeSection = DomainAgeSection()
 
 
 @dataclass(frozen=True)
@@ -222,6 +278,8 @@ class Settings:
     actions: ActionsSection = ActionsSection()
     dns: DnsSection = DnsSection()
     network: NetworkSection = NetworkSection()
+    state: StateSection = StateSection()
+    cache: CacheSection = CacheSection()
     rules: RulesSection = RulesSection()
     checks: ChecksSection = ChecksSection()
     log: LogSection = LogSection()

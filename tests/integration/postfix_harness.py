@@ -593,6 +593,10 @@ class PostfixInstance:
         """Move a held message back into the deferred queue."""
         self._run(POSTSUPER, "-c", str(self.config_dir), "-H", queue_id)
 
+    def delete(self, queue_id: str) -> None:
+        """Remove a queued message, as an admin discards a held one."""
+        self._run(POSTSUPER, "-c", str(self.config_dir), "-d", queue_id)
+
     # -- logging -------------------------------------------------------------------
 
     def maillog(self) -> str:

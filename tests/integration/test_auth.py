@@ -19,6 +19,7 @@ from spoofguard.message import Envelope, Message
 from spoofguard.verdict import SignalKind, Verdict
 from tests.support.dkim_keys import arc_seal, rsa_key, sign
 from tests.support.dns_server import LoopbackDNS
+from tests.support.milter_process import loopback_config
 
 IP = "192.0.2.25"  # the sending server in these tests
 OTHER_IP = "198.51.100.77"  # someone else's server
@@ -61,10 +62,8 @@ def dns() -> Iterator[LoopbackDNS]:
 
 
 def analyzer_for(dns: LoopbackDNS, tmp_path: Path, **auth: object):  # type: ignore[no-untyped-def]
-    config = {
-        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
-        "checks": {"auth": {"authserv_id": "mx.example.test", **auth}, "content": {"enabled": False}, "ip_reputation": {"enabled": False}},
-    }
+    config = loopback_config(dns.port, tmp_path, checks={
+        "auth": {"authserv_id": "mx.example.test", **auth}, "content": {"enabled": False}, "ip_reputation": {"enabled": False}})
     return build_analyzer(parse(config, tmp_path / "spoofguard.toml"))
 
 
@@ -246,11 +245,10 @@ def test_upstream_results_are_trusted_only_from_trusted_relays(dns: LoopbackDNS,
         "Authentication-Results: border.example.test; spf=pass smtp.mailfrom=boss@nodmarc.test; dkim=pass header.d=nodmarc.test; dmarc=pass header.from=nodmarc.test\r\n"))
     config = {"trusted_authserv_ids": ["border.example.test"]}
     relay = "10.20.0.5"
-    analyzer = build_analyzer(parse({
-        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
-        "network": {"trusted_networks": ["10.20.0.0/16"]},
-        "checks": {"auth": {"authserv_id": "mx.example.test", **config}, "content": {"enabled": False}, "ip_reputation": {"enabled": False}},
-    }, tmp_path / "x.toml"))
+    analyzer = build_analyzer(parse(loopback_config(
+        dns.port, tmp_path, network={"trusted_networks": ["10.20.0.0/16"]},
+        checks={"auth": {"authserv_id": "mx.example.test", **config}, "content": {"enabled": False}, "ip_reputation": {"enabled": False}},
+    ), tmp_path / "x.toml"))
     queries_before = dns.count()
     verdict, message = analyze(analyzer, upstream, ip=relay, mail_from="boss@nodmarc.test")
     summary = summary_of(message)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.dns_server import LoopbackDNS
 from tests.support.messages import BENIGN, THREAT, make_message
-from tests.support.milter_process import toml_text
+from tests.support.milter_process import loopback_config, toml_text
 
 
 def spoofguard(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,7 +50,7 @@ def test_threat_table_names_each_signal_with_its_score(tmp_path: Path) -> None:
 def test_json_output_and_quarantine_exit_code_with_a_risky_client(tmp_path: Path) -> None:
     with LoopbackDNS() as dns:  # answers NXDOMAIN for the client's PTR
         config = tmp_path / "sg.toml"
-        config.write_text(toml_text({"dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0}}))
+        config.write_text(toml_text(loopback_config(dns.port, tmp_path)))
         eml = write(tmp_path, "threat.eml", THREAT, subject="Vote")
         result = spoofguard("check", "--config", str(config), "--json", "--client-ip", "203.0.113.66",
                             "--mail-from", "x@sender.test", "--rcpt", "alice@example.test", str(eml))
@@ -70,7 +70,7 @@ def test_json_output_and_quarantine_exit_code_with_a_risky_client(tmp_path: Path
 def test_stdin_and_unreachable_dns_exit_4_with_unknown(tmp_path: Path) -> None:
     with LoopbackDNS(mode="servfail") as dns:
         config = tmp_path / "sg.toml"
-        config.write_text(toml_text({"dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0}}))
+        config.write_text(toml_text(loopback_config(dns.port, tmp_path)))
         data = make_message(BENIGN).as_bytes()
         result = spoofguard("check", "--config", str(config), "--client-ip", "203.0.113.66", "-", stdin=data)
     assert result.returncode == 4, result.stdout + result.stderr
@@ -92,3 +92,40 @@ def test_config_check_accepts_the_shipped_default() -> None:
     result = spoofguard("config", "check", str(Path(__file__).parents[2] / "config" / "spoofguard.toml"))
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def test_check_shows_domain_age_with_its_source_and_each_dns_list_answer(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.rdap_server import LoopbackRDAP
+
+    with LoopbackDNS() as dns, LoopbackRDAP() as rdap:
+        dns.add("2.0.0.127.bl.test", "A", "127.0.0.2")
+        dns.add("66.113.0.203.bl.test", "A", "127.0.0.2")
+        dns.add("2.0.0.127.refusing.test", "A", "127.255.255.254")
+        dns.add("66.113.0.203.refusing.test", "A", "127.255.255.254")
+        rdap.add_domain("fresh.test", datetime.now(UTC) - timedelta(days=3))
+        bootstrap = tmp_path / "dns.json"
+        bootstrap.write_text(json.dumps(rdap.bootstrap_for(["test"])))
+        config = tmp_path / "sg.toml"
+        config.write_text(toml_text(loopback_config(dns.port, tmp_path, checks={
+            "ip_reputation": {"dnsbl": [{"name": "bl", "zone": "bl.test", "codes": {"127.0.0.2": "scam source"}, "weight": 4.0},
+                                        {"name": "refusing", "zone": "refusing.test"}]},
+            "domain_age": {"rdap_bootstrap": str(bootstrap)},
+        })))
+        eml = tmp_path / "new.eml"
+        eml.write_bytes(make_message(BENIGN, subject="Hi", sender="New <info@fresh.test>").as_bytes())
+        args = ("check", "--config", str(config), "--client-ip", "203.0.113.66", "--mail-from", "info@fresh.test", str(eml))
+        table = spoofguard(*args)
+        report = json.loads(spoofguard(*args, "--json").stdout)
+    signals = {s["name"]: s for s in report["signals"]}
+    assert signals["domain_age.young"]["score"] == 3.0
+    assert "registered" in signals["domain_age.young"]["detail"] and "RDAP" in signals["domain_age.young"]["detail"]
+    assert signals["ip_reputation.dnsbl.bl"]["detail"] == "203.0.113.66 listed in bl.test: scam source (127.0.0.2)"
+    assert signals["ip_reputation.dnsbl_unusable"]["score"] == 0.0
+    assert "127.255.255.254" in signals["ip_reputation.dnsbl_unusable"]["detail"]
+    for name in ("domain_age.young", "ip_reputation.dnsbl.bl", "ip_reputation.dnsbl_unusable"):
+        assert name in table.stdout
+    # the second run is a new process: the age came from the SQLite cache the first left
+    assert "RDAP, cached" in signals["domain_age.young"]["detail"]
+    assert rdap.count("fresh.test") == 1

@@ -13,6 +13,7 @@ from spoofguard.config import parse
 from tests.integration.test_auth import IP, analyze, message_bytes, names
 from tests.support.dkim_keys import rsa_key, sign
 from tests.support.dns_server import LoopbackDNS
+from tests.support.milter_process import loopback_config
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +30,13 @@ def dns() -> Iterator[LoopbackDNS]:
 
 @pytest.fixture
 def analyzer(dns: LoopbackDNS, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return build_analyzer(parse({
-        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
-        "checks": {
-            "auth": {"authserv_id": "mx.example.test"},
-            "impersonation": {"own_domains": ["mycorp.test"]},
-            "content": {"enabled": False},
-            "ip_reputation": {"enabled": False},
-        },
-    }, tmp_path / "spoofguard.toml"))
+    return build_analyzer(parse(loopback_config(dns.port, tmp_path, checks={
+        "auth": {"authserv_id": "mx.example.test"},
+        "impersonation": {"own_domains": ["mycorp.test"]},
+        "content": {"enabled": False},
+        "ip_reputation": {"enabled": False},
+        "domain_age": {"enabled": False},
+    }), tmp_path / "spoofguard.toml"))
 
 
 def newsletter(**kw: str) -> bytes:

@@ -24,6 +24,8 @@ def toml_text(sections: dict[str, dict[str, Any]]) -> str:
     """Enough TOML for test configs: nested tables of strings, numbers, booleans, lists."""
 
     def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + " }"
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, (int, float)):
@@ -34,21 +36,59 @@ def toml_text(sections: dict[str, dict[str, Any]]) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         raise TypeError(v)
 
+    def key(k: str) -> str:
+        return k if k.replace("_", "").replace("-", "").isalnum() else value(k)
+
+    def is_tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
     lines: list[str] = []
 
     def table(name: str, items: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in items.items() if not isinstance(v, dict)}
+        """Subtables for dicts, ``[[arrays of tables]]`` for lists of dicts."""
+        scalars = {k: v for k, v in items.items() if not isinstance(v, dict) and not is_tables(v)}
         if scalars or not items:
             lines.append(f"[{name}]")
-            lines.extend(f"{k} = {value(v)}" for k, v in scalars.items())
+            lines.extend(f"{key(k)} = {value(v)}" for k, v in scalars.items())
             lines.append("")
-        for key, sub in items.items():
+        for k, sub in items.items():
             if isinstance(sub, dict):
-                table(f"{name}.{key}", sub)
+                table(f"{name}.{key(k)}", sub)
+            elif is_tables(sub):
+                for entry in sub:
+                    lines.append(f"[[{name}.{key(k)}]]")
+                    lines.extend(f"{key(ek)} = {value(ev)}" for ek, ev in entry.items())
+                    lines.append("")
 
     for name, items in sections.items():
         table(name, items)
     return "\n".join(lines)
+
+
+def offline_registries(directory: Path) -> dict[str, Any]:
+    """Domain-age settings that keep a test on loopback: a bootstrap that knows no real
+    RDAP server (only .invalid, on a closed loopback port; tests that need one add
+    theirs) and no WHOIS."""
+    bootstrap = directory / "rdap-none.json"
+    if not bootstrap.exists():
+        bootstrap.write_text('{"version": "1.0", "publication": "2026-01-01T00:00:00Z", "services": [[["invalid"], ["http://127.0.0.1:9/"]]]}')
+    return {"rdap_bootstrap": str(bootstrap), "whois": False}
+
+
+def loopback_config(dns_port: int, directory: Path, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A config that asks only the tests' loopback servers and keeps state in ``directory``."""
+    config: dict[str, dict[str, Any]] = {
+        "dns": {"nameservers": ["127.0.0.1"], "port": dns_port, "timeout": 1.0},
+        "state": {"dir": str(directory)},
+        "checks": {"domain_age": offline_registries(directory)},
+    }
+    for name, table in sections.items():
+        if name == "checks":
+            for check, values in table.items():
+                config["checks"][check] = {**config["checks"].get(check, {}), **values}
+        else:
+            config[name] = {**config.get(name, {}), **table}
+    return config
 
 
 class MilterProcess:
@@ -71,6 +111,9 @@ class MilterProcess:
     def write_config(self, sections: dict[str, dict[str, Any]]) -> None:
         merged = {k: dict(v) for k, v in sections.items()}
         merged.setdefault("milter", {})["socket"] = f"inet:{self.port}@127.0.0.1"
+        merged.setdefault("state", {}).setdefault("dir", str(self.dir))
+        checks = merged.setdefault("checks", {})
+        checks["domain_age"] = {**offline_registries(self.dir), **checks.get("domain_age", {})}
         self.config_path.write_text(toml_text(merged))
 
     def start(self) -> MilterProcess:

@@ -7,6 +7,8 @@ not make DMARC fail or an IP look listed).
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +22,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 import dns.reversename
+
+from .store import GuardedStore
 
 
 class DnsStatus(StrEnum):
@@ -53,27 +57,45 @@ class DnsSettings:
 
 class DnsCache:
     """Answers kept for their TTL (negative ones for ``negative_ttl``), least recently used
-    dropped first. Temporary errors are never kept: the next message asks again."""
+    dropped first. Temporary errors are never kept: the next message asks again.
 
-    def __init__(self, settings: DnsSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    With a ``store`` the answers also go to a second, shared tier (SQLite or Redis), so a
+    restart or another MX host does not ask again. The stored value carries its absolute
+    expiry, in wall-clock time since it outlives this process, so a reader keeps the answer
+    only for what remains of its TTL.
+    """
+
+    def __init__(self, settings: DnsSettings, clock: Callable[[], float] = time.monotonic,
+                 store: GuardedStore | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
+        self._store = store
+        self._wall_clock = wall_clock
         self._entries: OrderedDict[tuple[str, str], tuple[float, DnsAnswer]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.store_hits = 0  # part of ``hits``: answered by the shared tier
 
     def get(self, key: tuple[str, str]) -> DnsAnswer | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] <= self._clock():
-                if entry is not None:
-                    del self._entries[key]
+            if entry is not None and entry[0] > self._clock():
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return entry[1]
+            if entry is not None:
+                del self._entries[key]
+        stored = self._from_store(key)
+        with self._lock:
+            if stored is None:
                 self.misses += 1
                 return None
-            self._entries.move_to_end(key)
+            answer, remaining = stored
+            self._remember(key, answer, remaining)
             self.hits += 1
-            return entry[1]
+            self.store_hits += 1
+            return answer
 
     def put(self, key: tuple[str, str], answer: DnsAnswer) -> None:
         if answer.status is DnsStatus.TEMPERROR:
@@ -83,16 +105,46 @@ class DnsCache:
         if ttl <= 0:
             return
         with self._lock:
-            self._entries[key] = (self._clock() + ttl, answer)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._settings.cache_entries:
-                self._entries.popitem(last=False)
+            self._remember(key, answer, ttl)
+        if self._store is not None:
+            value = {"status": answer.status.value, "records": list(answer.records),
+                     "ttl": answer.ttl, "expires": round(self._wall_clock() + ttl, 3)}
+            self._store.put(_store_key(key), json.dumps(value, separators=(",", ":")).encode(), ttl)
+
+    def _remember(self, key: tuple[str, str], answer: DnsAnswer, ttl: float) -> None:
+        self._entries[key] = (self._clock() + ttl, answer)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._settings.cache_entries:
+            self._entries.popitem(last=False)
+
+    def _from_store(self, key: tuple[str, str]) -> tuple[DnsAnswer, float] | None:
+        """The stored answer and the seconds it has left; None for a miss or an entry that
+        cannot be read (written by another version, say), which is then just asked again."""
+        if self._store is None:
+            return None
+        raw = self._store.get(_store_key(key))
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+            status = DnsStatus(value["status"])
+            records = tuple(str(r) for r in value["records"])
+            remaining = float(value["expires"]) - self._wall_clock()
+            ttl = int(value["ttl"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        remaining = min(remaining, self._settings.max_ttl)
+        if status is DnsStatus.TEMPERROR or remaining <= 0:
+            return None
+        if status is DnsStatus.OK:
+            ttl = min(ttl, math.ceil(remaining))  # as a caching resolver counts the TTL down
+        return DnsAnswer(status, records, ttl), remaining
 
 
 class DnsClient:
     """One resolver configuration for the whole process; thread-safe for queries."""
 
-    def __init__(self, settings: DnsSettings) -> None:
+    def __init__(self, settings: DnsSettings, store: GuardedStore | None = None) -> None:
         resolver = dns.resolver.Resolver(configure=not settings.nameservers)
         if settings.nameservers:
             resolver.nameservers = list(settings.nameservers)
@@ -102,7 +154,7 @@ class DnsClient:
         resolver.retry_servfail = False
         self._resolver = resolver
         self.settings = settings
-        self.cache = DnsCache(settings)
+        self.cache = DnsCache(settings, store=store)
         self._inflight: dict[tuple[str, str], Future[DnsAnswer]] = {}
         self._inflight_lock = threading.Lock()
 
@@ -159,6 +211,10 @@ class DnsClient:
         except (dns.exception.SyntaxError, ValueError) as exc:
             return DnsAnswer(DnsStatus.TEMPERROR, reason=f"bad address: {exc}")
         return self.query(name, "PTR", lifetime)
+
+
+def _store_key(key: tuple[str, str]) -> str:
+    return f"dns:{key[0]}:{key[1]}"
 
 
 def _rdata_text(rdata: object) -> str:

@@ -1,0 +1,91 @@
+"""Domain age and IP reputation end to end: real Postfix, the milter process, a loopback
+DNS server with a DNS blocklist, and a loopback RDAP server the milter's bootstrap points
+at. The 2020 pattern: a listed IP, a days-old From domain, a threat."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import BAD_IP, GOOD_IP, milter_sections, requires_postfix, send_from
+from tests.integration.postfix_harness import PostfixInstance
+from tests.support.dkim_keys import rsa_key, sign
+from tests.support.dns_server import LoopbackDNS
+from tests.support.messages import THREAT, make_message
+from tests.support.milter_process import MilterProcess
+from tests.support.rdap_server import LoopbackRDAP
+
+pytestmark = [requires_postfix, pytest.mark.postfix]
+
+NOW = datetime.now(UTC)
+NEW_DOMAIN = "officialproudboys.test"
+
+
+@pytest.fixture(scope="module")
+def rdap() -> Iterator[LoopbackRDAP]:
+    with LoopbackRDAP() as server:
+        server.add_domain(NEW_DOMAIN, NOW - timedelta(days=3))
+        server.add_domain("sender.test", NOW - timedelta(days=4200))
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dns(dns: LoopbackDNS) -> LoopbackDNS:
+    """The shared records, plus a blocklist that lists BAD_IP as a known scam source."""
+    reverse = ".".join(reversed(BAD_IP.split(".")))
+    dns.add("2.0.0.127.bl.test", "A", "127.0.0.2")
+    dns.add(f"{reverse}.bl.test", "A", "127.0.0.2")
+    return dns
+
+
+@pytest.fixture(scope="module")
+def milter(dns: LoopbackDNS, rdap: LoopbackRDAP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
+    bootstrap = Path(tmp_path_factory.mktemp("rdap")) / "dns.json"
+    bootstrap.write_text(json.dumps(rdap.bootstrap_for(["test"])))
+    sections = milter_sections(dns, checks={
+        "auth": {"authserv_id": "mx.spoofguard.test"},
+        "ip_reputation": {"dnsbl": [{"name": "bl", "zone": "bl.test", "weight": 2.0,
+                                     "codes": {"127.0.0.2": "scam source"}, "weights": {"scam source": 4.0}}]},
+        "domain_age": {"rdap_bootstrap": str(bootstrap)},
+    })
+    with MilterProcess(sections) as process:
+        yield process
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_threat_from_a_listed_ip_and_a_days_old_domain_is_held(postfix: PostfixInstance, milter: MilterProcess) -> None:
+    sent = make_message(THREAT, subject="Vote for Trump or else!", sender=f"Proud Boys <info@{NEW_DOMAIN}>", to="voter@example.test")
+    assert send_from(postfix, BAD_IP, sent, rcpt="voter@example.test", mail_from=f"info@{NEW_DOMAIN}").accepted
+
+    [entry] = postfix.wait_for_queue("hold", 1)
+    queued = " ".join(postfix.postcat(entry["queue_id"]).split())
+    assert "X-Spoofguard-Report: action=quarantine" in queued
+    assert "ip_reputation.dnsbl.bl=+4.0" in queued
+    assert "domain_age.young=+3.0" in queued
+    assert f"From and envelope domain {NEW_DOMAIN} registered" in queued
+    log = milter.log()
+    assert f"queue_id={entry['queue_id']}" in log and "action=quarantine" in log
+    postfix.delete(entry["queue_id"])
+    assert postfix.queue("hold") == []
+
+
+def test_threat_from_an_old_clean_authenticated_domain_is_not_held(postfix: PostfixInstance) -> None:
+    key, _ = rsa_key("sender")
+    sent = make_message(THREAT, subject="What voters were sent", sender="Sender News <news@sender.test>", to="reader@example.test")
+    signed = sign(sent.as_bytes().replace(b"\n", b"\r\n"), "sender.test", "sel", key)
+    assert send_from(postfix, GOOD_IP, signed, rcpt="reader@example.test", mail_from="bounce@sender.test").accepted
+
+    [raw] = postfix.wait_for_mail("reader", 1)
+    report = " ".join(str(parse(raw)["X-Spoofguard-Report"]).split())
+    assert report.startswith(("action=tag", "action=accept"))
+    assert "domain_age.young" not in report and "ip_reputation.dnsbl.bl=+" not in report
+    assert postfix.queue("hold") == []
