@@ -17,7 +17,7 @@ from tests.integration.conftest import BAD_IP, GOOD_IP, milter_sections, require
 from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dkim_keys import rsa_key, sign
 from tests.support.dns_server import LoopbackDNS
-from tests.support.messages import THREAT, make_message
+from tests.support.messages import BENIGN, THREAT, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.rdap_server import LoopbackRDAP
 
@@ -46,11 +46,14 @@ def dns(dns: LoopbackDNS) -> LoopbackDNS:
 
 @pytest.fixture(scope="module")
 def milter(dns: LoopbackDNS, rdap: LoopbackRDAP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
-    bootstrap = Path(tmp_path_factory.mktemp("rdap")) / "dns.json"
+    directory = Path(tmp_path_factory.mktemp("reputation"))
+    bootstrap = directory / "dns.json"
     bootstrap.write_text(json.dumps(rdap.bootstrap_for(["test"])))
+    (directory / "deny.txt").write_text("# networks we refuse to trust\n")
     sections = milter_sections(dns, checks={
         "auth": {"authserv_id": "mx.spoofguard.test"},
-        "ip_reputation": {"dnsbl": [{"name": "bl", "zone": "bl.test", "weight": 2.0,
+        "ip_reputation": {"deny_files": [str(directory / "deny.txt")],
+                          "dnsbl": [{"name": "bl", "zone": "bl.test", "weight": 2.0,
                                      "codes": {"127.0.0.2": "scam source"}, "weights": {"scam source": 4.0}}]},
         "domain_age": {"rdap_bootstrap": str(bootstrap)},
     })
@@ -89,3 +92,19 @@ def test_threat_from_an_old_clean_authenticated_domain_is_not_held(postfix: Post
     assert report.startswith(("action=tag", "action=accept"))
     assert "domain_age.young" not in report and "ip_reputation.dnsbl.bl=+" not in report
     assert postfix.queue("hold") == []
+
+
+def test_local_deny_file_is_reread_on_sighup(postfix: PostfixInstance, milter: MilterProcess) -> None:
+    client = "198.51.100.20"
+
+    def report_for(local: str) -> str:
+        sent = make_message(BENIGN, subject="Lunch", sender="Pat <pat@sender.test>", to=f"{local}@example.test")
+        assert send_from(postfix, client, sent, rcpt=f"{local}@example.test", mail_from="pat@sender.test").accepted
+        [raw] = postfix.wait_for_mail(local, 1)
+        return " ".join(str(parse(raw)["X-Spoofguard-Report"] or "").split())
+
+    assert "local_deny" not in report_for("before-deny")
+    deny_file = Path(str(milter.sections["checks"]["ip_reputation"]["deny_files"][0]))  # type: ignore[index]
+    deny_file.write_text(deny_file.read_text() + "198.51.100.0/24\n")
+    milter.reload()
+    assert "ip_reputation.local_deny=+6.0 198.51.100.20 in local deny list (198.51.100.0/24)" in report_for("after-deny")
