@@ -129,3 +129,22 @@ def test_check_shows_domain_age_with_its_source_and_each_dns_list_answer(tmp_pat
     # the second run is a new process: the age came from the SQLite cache the first left
     assert "RDAP, cached" in signals["domain_age.young"]["detail"]
     assert rdap.count("fresh.test") == 1
+
+
+def test_update_bootstrap_writes_the_state_dir_copy_and_keeps_it_on_failure(tmp_path: Path) -> None:
+    from tests.support.rdap_server import LoopbackRDAP
+
+    state = tmp_path / "state"
+    config = tmp_path / "sg.toml"
+    config.write_text(toml_text({"state": {"dir": str(state)}}))
+    with LoopbackRDAP() as rdap:
+        rdap.add_file("/dns.json", json.dumps(rdap.bootstrap_for(["test", "example"])))
+        rdap.add_file("/broken.json", "<html>maintenance</html>")
+        ok = spoofguard("update-bootstrap", "--config", str(config), "--url", f"{rdap.url}/dns.json")
+        written = (state / "rdap" / "dns.json").read_text()
+        failed = spoofguard("update-bootstrap", "--config", str(config), "--url", f"{rdap.url}/broken.json")
+    assert ok.returncode == 0, ok.stderr
+    assert "2 TLDs with RDAP service, published 2026-01-01T00:00:00Z" in ok.stdout
+    assert json.loads(written)["services"][0][0] == ["test", "example"]
+    assert failed.returncode == 75 and "bootstrap not updated" in failed.stderr
+    assert (state / "rdap" / "dns.json").read_text() == written
