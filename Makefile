@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration deps system-deps lint clean
+.PHONY: run test test-unit test-integration eval deps system-deps lint clean
 
 run: deps
 	$(BIN)/spoofguard serve --config $(CONFIG)
@@ -23,6 +23,11 @@ test-unit: deps
 
 test-integration: deps
 	$(BIN)/python -m pytest -q tests/integration
+
+# Detector figures on the labelled corpus (skipped with a message when it is absent).
+CORPUS ?= ../shared/corpus/dev
+eval: deps
+	$(BIN)/python bench/eval.py --corpus $(CORPUS)
 
 deps: system-deps $(STAMP)
 
