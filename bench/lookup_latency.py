@@ -26,15 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "milter")]
 
+from tests.support.dns_server import LoopbackDNS  # noqa: E402
+from tests.support.messages import THREAT, make_message  # noqa: E402
+from tests.support.milter_process import loopback_config  # noqa: E402
+from tests.support.rdap_server import LoopbackRDAP  # noqa: E402
+
 from spoofguard import config  # noqa: E402
 from spoofguard.assembly import build_analyzer  # noqa: E402
 from spoofguard.checks import Stage  # noqa: E402
 from spoofguard.lookups import LookupSession  # noqa: E402
 from spoofguard.message import Envelope, Message  # noqa: E402
-from tests.support.dns_server import LoopbackDNS  # noqa: E402
-from tests.support.messages import THREAT, make_message  # noqa: E402
-from tests.support.milter_process import loopback_config  # noqa: E402
-from tests.support.rdap_server import LoopbackRDAP  # noqa: E402
 
 
 def client_ip(i: int) -> str:

@@ -120,7 +120,11 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
     content = settings.checks.content
     if content.enabled:
         rules = load_rule_files(settings.rule_files())
-        checks.append(ContentCheck(rules, ContentSettings(content.co_occurrence_bonus)))
+        try:
+            checks.append(ContentCheck(rules, ContentSettings(
+                content.co_occurrence_bonus, content.evasion_weight, content.crypto_address_weight, content.engine)))
+        except RuntimeError as exc:  # engine = "hyperscan" where it is not installed
+            raise ConfigError(settings.path, "checks.content.engine", str(exc)) from None
     ipr = settings.checks.ip_reputation
     if ipr.enabled:
         allow = _networks(ipr.allow) + _network_files(settings, "allow_files", ipr.allow_files)

@@ -123,6 +123,9 @@ class RulesSection:
 class ContentSection:
     enabled: bool = True
     co_occurrence_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    evasion_weight: float = field(default=1.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    crypto_address_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    engine: str = field(default="auto", metadata=_check(_one_of("auto", "python", "hyperscan")))
 
 
 def _zone(v: str) -> str | None:

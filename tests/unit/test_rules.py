@@ -53,6 +53,11 @@ def total(signals: list[Signal]) -> float:
     return sum(s.score for s in signals)
 
 
+def scored(signals: list[Signal]) -> list[str]:
+    """Names of the signals that move the score (not notes about how the text was read)."""
+    return [s.name for s in signals if s.kind is not SignalKind.INFO]
+
+
 @pytest.mark.parametrize("word", ["threat", "vote", "bitcoin", "deadline", "hours", "comply", "camera"])
 def test_single_stray_word_scores_nothing(word: str) -> None:
     signals = scan(eml(f"Hi team,\r\nthe {word} item is on the agenda.\r\n".encode(), subject=word))
@@ -70,7 +75,7 @@ def test_repeating_a_threat_five_times_scores_the_same_as_once() -> None:
     five = scan(eml((phrase * 5).encode()))
     assert total(once) == WEIGHT["threat_of_harm.hurt_you"]
     assert total(five) == total(once)
-    assert [s.name for s in five] == ["content.threat_of_harm"]
+    assert scored(five) == ["content.threat_of_harm"]
 
 
 def test_several_phrasings_of_one_category_count_once_as_the_strongest() -> None:
@@ -108,15 +113,15 @@ def test_max_score_covers_every_category_and_bonus() -> None:
     best: dict[str, float] = {}
     for rule in SHIPPED_RULES:
         best[rule.category] = max(best.get(rule.category, 0.0), rule.weight)
-    assert CHECK.max_score == pytest.approx(sum(best.values()) + BONUS * (len(best) - 1))
+    best["extortion_payment"] = max(best["extortion_payment"], CHECK.settings.crypto_address_weight)
+    evasion = CHECK.settings.evasion_weight
+    assert CHECK.max_score == pytest.approx(sum(best.values()) + BONUS * (len(best) - 1) + evasion)
 
 
 def test_subject_and_display_name_are_scanned() -> None:
-    assert [s.name for s in scan(eml(b"nothing here\r\n", subject="We know where you live"))] == [
-        "content.threat_of_harm"
-    ]
+    assert scored(scan(eml(b"nothing here\r\n", subject="We know where you live"))) == ["content.threat_of_harm"]
     message = Message.from_bytes(b'From: "I recorded you through your camera" <x@example.org>\r\n\r\nhi\r\n')
-    assert [s.name for s in scan(message)] == ["content.surveillance_claim"]
+    assert scored(scan(message)) == ["content.surveillance_claim"]
 
 
 def test_html_only_message_text_is_scanned() -> None:
@@ -125,14 +130,13 @@ def test_html_only_message_text_is_scanned() -> None:
         b"<body><p>We know <b>where</b> you&nbsp;live.</p></body></html>\r\n"
     )
     signals = scan(eml(body, content_type="text/html; charset=utf-8"))
-    assert [s.name for s in signals] == ["content.threat_of_harm"]
+    assert scored(signals) == ["content.threat_of_harm"]
 
 
 def test_base64_text_part_is_scanned() -> None:
     body = base64.encodebytes("Tenemos toda tu información. Sabemos dónde vives.".encode())
     message = eml(body, extra=b"Content-Transfer-Encoding: base64\r\n")
-    names = {s.name for s in scan(message)}
-    assert names == {"content.data_possession_claim", "content.threat_of_harm", "content.co_occurrence"}
+    assert set(scored(scan(message))) == {"content.data_possession_claim", "content.threat_of_harm", "content.co_occurrence"}
 
 
 def test_base64_html_part_inside_multipart_is_scanned() -> None:
@@ -145,14 +149,15 @@ def test_base64_html_part_inside_multipart_is_scanned() -> None:
     )
     signals = scan(eml(body, content_type='multipart/mixed; boundary="B"'))
     # the HTML part is read; the binary attachment is not text a reader sees
-    assert [s.name for s in signals] == ["content.extortion_payment"]
+    assert scored(signals) == ["content.extortion_payment"]
 
 
 def test_invisible_characters_and_fullwidth_letters_do_not_hide_a_phrase() -> None:
     body = "We know wh\u200bere you l\u00adive. ＷＥ ＷＩＬＬ ＨＵＲＴ ＹＯＵ.".encode()
     signals = scan(eml(body))
-    assert [s.name for s in signals] == ["content.threat_of_harm"]
+    assert scored(signals) == ["content.threat_of_harm", "content.evasion"]
     assert "also" in signals[0].detail  # both phrasings were found
+    assert "zero-width characters" in signals[1].detail and signals[1].score == CHECK.settings.evasion_weight
 
 
 @pytest.mark.parametrize("charset", ["x-unknown-charset", "utf-9", "klingon"])
@@ -160,7 +165,7 @@ def test_unknown_charset_does_not_raise_and_is_still_scanned(charset: str) -> No
     message = eml(b"We know where you live. \xff\xfe\r\n", content_type=f"text/plain; charset={charset}")
     text = message_text(message)
     assert "We know where you live" in text
-    assert [s.name for s in scan(message)] == ["content.threat_of_harm"]
+    assert scored(scan(message)) == ["content.threat_of_harm"]
 
 
 def test_broken_base64_does_not_raise() -> None:
@@ -172,4 +177,4 @@ def test_broken_base64_does_not_raise() -> None:
 @pytest.mark.parametrize("charset", ["idna", "undefined", "punycode"])
 def test_codec_errors_for_odd_charsets_do_not_raise(charset: str) -> None:
     message = eml(b"We know where you live. \xff\r\n", content_type=f"text/plain; charset={charset}")
-    assert [s.name for s in scan(message)] == ["content.threat_of_harm"]
+    assert scored(scan(message)) == ["content.threat_of_harm"]
