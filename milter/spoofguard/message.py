@@ -10,6 +10,7 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.message import Message as EmailPart
 from email.parser import BytesParser
 from functools import cached_property
 
@@ -18,6 +19,10 @@ from .edits import HeaderEdit
 DEFAULT_SCAN_CAP = 2 * 1024 * 1024
 
 _PARSER = BytesParser(policy=email.policy.default)
+# compat32 leaves header values as strings: walking the MIME tree this way does not run the
+# default policy's structured header parser on every Content-Type lookup, which otherwise
+# costs more than everything else the content check does.
+_STRUCTURE_PARSER = BytesParser(policy=email.policy.compat32)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_END = re.compile(r"\r?\n")
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except colon
@@ -139,6 +144,12 @@ class Message:
         """
         parsed: EmailMessage = _PARSER.parsebytes(self.raw_bytes())
         return parsed
+
+    @cached_property
+    def structure(self) -> EmailPart:
+        """The MIME tree for walking parts and decoding payloads (policy ``compat32``):
+        header values stay raw strings, so callers decode only the headers they read."""
+        return _STRUCTURE_PARSER.parsebytes(self.raw_bytes())
 
 
 def decode_header_value(name: str, raw: str) -> str:
