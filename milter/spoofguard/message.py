@@ -7,6 +7,7 @@ so the milter, the CLI and the tests analyse exactly the same thing.
 from __future__ import annotations
 
 import email.policy
+import functools
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -153,12 +154,28 @@ class Message:
 
 
 def decode_header_value(name: str, raw: str) -> str:
-    """Decode RFC 2047 words and unfold; malformed input degrades to the raw text."""
+    """Decode RFC 2047 words and unfold; malformed input degrades to the raw text.
+
+    Values without encoded words need no decoding (address fields excepted: the parser
+    also normalises their quoting), which spares the structured header parser, the
+    slowest step of reading a message; repeated reads of a short field hit a cache
+    (long ones are not kept: a hostile 1 MB header must not pin memory)."""
+    return _decode_cached(name, raw) if len(raw) <= 1024 else _decode(name, raw)
+
+
+def _decode(name: str, raw: str) -> str:
     unfolded = _FOLD.sub("", raw).replace("\r", " ").replace("\n", " ")
+    if "=?" not in unfolded and name.lower() not in _ADDRESS_FIELDS:
+        return unfolded
     try:
         return str(email.policy.default.header_factory(name, unfolded))
     except Exception:  # the email package raises many types on hostile input
         return unfolded
+
+
+_decode_cached = functools.lru_cache(maxsize=4096)(_decode)
+_ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
+                             "resent-to", "resent-cc", "resent-bcc"})
 
 
 def split_head_body(data: bytes) -> tuple[bytes, bytes]:

@@ -8,6 +8,7 @@ input, not an error.
 from __future__ import annotations
 
 import encodings.idna
+import functools
 import importlib
 import threading
 from pathlib import Path
@@ -147,6 +148,7 @@ def registrable_parts(domain: str) -> tuple[str, str] | None:
     return org[: -len(suffix) - 1], suffix
 
 
+@functools.lru_cache(maxsize=8192)
 def organizational_domain(domain: str) -> str:
     """The registrable domain per the Public Suffix List, in A-label form (RFC 7489 3.2).
 

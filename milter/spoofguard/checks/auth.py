@@ -26,7 +26,7 @@ from ..edits import AddHeader, deletions
 from ..headers import header_value
 from ..lookups import LookupSession
 from ..lookups.dns import DnsClient
-from ..message import Message
+from ..message import Message, decode_header_value
 from ..received import IPNetwork, parse_ip, trusted
 from ..verdict import Signal, SignalKind
 from . import Stage
@@ -63,9 +63,13 @@ class AuthSettings:
 def from_address(message: Message) -> str | None:
     """The single author address of the From field, or None when there is not exactly one."""
     fields = message.header_all("From")
-    if len(fields) != 1:
-        return None
-    addresses = [a for _, a in email.utils.getaddresses([fields[0].value]) if "@" in a]
+    return _single_address(fields[0].raw) if len(fields) == 1 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _single_address(raw: str) -> str | None:
+    """Every check asks for the From address; parse each distinct field value once."""
+    addresses = [a for _, a in email.utils.getaddresses([decode_header_value("From", raw)]) if "@" in a]
     return addresses[0].lower() if len(addresses) == 1 else None
 
 
