@@ -165,6 +165,40 @@ def _wire(value: str) -> str | bytes:
     return value if value.isascii() else value.encode("utf-8", "surrogateescape")
 
 
+def _no_delay_when_listening(worker: threading.Thread, wait: float = 5.0) -> None:
+    """Turn Nagle's algorithm off on libmilter's TCP listener (accepted connections
+    inherit it). libmilter writes each header change as its own small packet; with Nagle
+    on, the MTA's delayed ACK holds the next one back for up to 40 ms per message."""
+    deadline = time.monotonic() + wait
+    while worker.is_alive() and time.monotonic() < deadline:
+        if _set_no_delay_on_listeners():
+            return
+        time.sleep(0.01)
+
+
+def _set_no_delay_on_listeners() -> bool:
+    found = False
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            copy = os.dup(int(name))
+        except (OSError, ValueError):
+            continue
+        try:
+            probe = socket.socket(fileno=copy)
+        except OSError:  # not a socket
+            os.close(copy)
+            continue
+        with probe:
+            try:
+                if probe.type == socket.SOCK_STREAM and probe.family in (socket.AF_INET, socket.AF_INET6) \
+                        and probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    found = True
+            except OSError:
+                continue
+    return found
+
+
 def serve(config_path: str | None = None) -> int:
     """Run the milter in the foreground until SIGTERM; SIGHUP reloads the configuration.
 
@@ -206,6 +240,8 @@ def serve(config_path: str | None = None) -> int:
     signal.signal(signal.SIGHUP, on_hup)
     worker = threading.Thread(target=run, name="libmilter")
     worker.start()
+    if m.socket.startswith("inet"):
+        _no_delay_when_listening(worker)
     log.info("spoofguard listening on %s (config %s)", m.socket, settings.path)
     while worker.is_alive():
         worker.join(0.5)

@@ -50,10 +50,29 @@ _CANDIDATE = re.compile(
 )
 
 
+_LONG_RUN = re.compile(r"[0-9A-Za-z]{11,}")  # the shortest address: bech32 "bc1" + 8
+
+
+def _candidates(text: str) -> list[re.Match[str]]:
+    """What ``_CANDIDATE.finditer(text)`` finds, only faster: an address is a whole run of
+    at least 11 letters and digits, so it lies inside a whitespace-separated token at least
+    that long, and those are rare in mail text. Splitting on whitespace runs in C; the
+    look-behind regex would otherwise start at every position of the text."""
+    found: list[re.Match[str]] = []
+    for token in text.split():
+        if len(token) < 11:
+            continue
+        for run in _LONG_RUN.finditer(token):
+            match = _CANDIDATE.fullmatch(run.group())
+            if match is not None:
+                found.append(match)
+    return found
+
+
 def find_addresses(text: str) -> list[CryptoAddress]:
     """Every checksum-valid address in ``text``, in order of appearance (repeats kept)."""
     found: list[CryptoAddress] = []
-    for match in _CANDIDATE.finditer(text):
+    for match in _candidates(text):
         kind, candidate = match.lastgroup, match.group()
         if kind == "xmr":
             if _monero_valid(candidate):
