@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration eval deps system-deps lint clean
+.PHONY: run test test-unit test-integration eval bench deps system-deps lint clean
 
 run: deps
 	$(BIN)/spoofguard serve --config $(CONFIG)
@@ -29,17 +29,29 @@ CORPUS ?= ../shared/corpus/dev
 eval: deps
 	$(BIN)/python bench/eval.py --corpus $(CORPUS)
 
+# Throughput against a no-op milter and rspamd (bench/results/latest.md, ~10 minutes).
+# rspamd runs from a private config under a temp dir; the system service is left alone.
+BENCH_PACKAGES := rspamd util-linux
+bench: deps
+	$(call apt_install,$(BENCH_PACKAGES))
+	$(BIN)/python bench/run_bench.py
+
 deps: system-deps $(STAMP)
 
-# Installs only the Debian packages that are missing; apt-get update only when needed.
-system-deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+# $(call apt_install,PACKAGES): installs only the Debian packages that are missing;
+# apt-get update only when something is.
+define apt_install
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:" $$missing; \
 	    $(SUDO) apt-get update -qq && \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(DEBIAN_PACKAGES))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
