@@ -17,6 +17,7 @@ from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
 from .message import Envelope, Message
+from .quarantine import PostfixQuarantine, QuarantineError, describe, detect_mta, parse_age
 from .runtime import build_runtime
 from .service import strip_brackets
 from .verdict import Action, Verdict
@@ -81,6 +82,27 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--workers", type=int, default=1, metavar="N", help="processes to use (default 1)")
     scan.set_defaults(handler=_scan)
 
+    quarantine = commands.add_parser(
+        "quarantine",
+        help="list, show, release or delete the mail spoofguard held",
+        description="Works on the MTA's hold queue (Postfix: postqueue, postcat, postsuper). "
+        "release delivers a message as it is, re-checking nothing.",
+    )
+    quarantine.add_argument("--postfix-config", metavar="DIR", help="Postfix configuration directory (default: the system's)")
+    q_actions = quarantine.add_subparsers(metavar="ACTION")
+    q_list = q_actions.add_parser("list", help="held messages: queue id, age, sender, recipients, subject, score, reason")
+    q_list.add_argument("--older-than", metavar="AGE", help="only those held longer than AGE (7d, 12h, 30m)")
+    q_list.add_argument("--json", action="store_true", help="one JSON object per message")
+    q_list.set_defaults(handler=_quarantine_list)
+    q_show = q_actions.add_parser("show", help="print a held message")
+    q_show.add_argument("queue_id")
+    q_show.set_defaults(handler=_quarantine_show)
+    for name, text in (("release", "deliver held messages as they are"), ("delete", "discard held messages")):
+        sub = q_actions.add_parser(name, help=text)
+        sub.add_argument("queue_ids", nargs="*", metavar="QUEUE_ID")
+        sub.add_argument("--older-than", metavar="AGE", help="every held message older than AGE")
+        sub.set_defaults(handler=_quarantine_change, change=name)
+
     update = commands.add_parser(
         "update-bootstrap",
         help="refresh the IANA RDAP bootstrap into the state directory",
@@ -114,6 +136,64 @@ def _scan(args: argparse.Namespace) -> int:
         print("spoofguard: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     return run(args.paths, config_path=args.config, offline=args.offline, as_json=args.json, workers=args.workers)
+
+
+def _quarantine_store(args: argparse.Namespace) -> PostfixQuarantine:
+    mta = "postfix" if args.postfix_config else detect_mta()
+    if mta == "sendmail":
+        raise QuarantineError("Sendmail keeps held mail in its own queue: list it with `mailq -qQ`, "
+                              "release with `sendmail -qQ -qI<queue id>` and delete with its queue tools; "
+                              "spoofguard quarantine drives Postfix only")
+    if mta != "postfix":
+        raise QuarantineError("no Postfix found (postqueue, postsuper and postcat in /usr/sbin)")
+    return PostfixQuarantine(args.postfix_config)
+
+
+def _older_than(args: argparse.Namespace) -> float | None:
+    return parse_age(args.older_than) if getattr(args, "older_than", None) else None
+
+
+def _quarantine_list(args: argparse.Namespace) -> int:
+    try:
+        held = _quarantine_store(args).held(_older_than(args))
+    except (QuarantineError, ValueError) as exc:
+        print(f"spoofguard: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL if isinstance(exc, QuarantineError) else EXIT_USAGE
+    if args.json:
+        for entry in held:
+            print(json.dumps(entry.to_dict(), ensure_ascii=False))
+        return 0
+    for entry in held:
+        print(describe(entry))
+    print(f"{len(held)} held message(s)")
+    return 0
+
+
+def _quarantine_show(args: argparse.Namespace) -> int:
+    try:
+        sys.stdout.write(_quarantine_store(args).show(args.queue_id))
+    except QuarantineError as exc:
+        print(f"spoofguard: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    return 0
+
+
+def _quarantine_change(args: argparse.Namespace) -> int:
+    try:
+        store = _quarantine_store(args)
+        ids = list(args.queue_ids)
+        if args.older_than:
+            ids += [h.queue_id for h in store.held(_older_than(args))]
+        if not ids:
+            print("spoofguard: name queue ids or --older-than", file=sys.stderr)
+            return EXIT_USAGE
+        done = store.release(ids) if args.change == "release" else store.delete(ids)
+    except (QuarantineError, ValueError) as exc:
+        print(f"spoofguard: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL if isinstance(exc, QuarantineError) else EXIT_USAGE
+    verb = "released" if args.change == "release" else "deleted"
+    print(f"{verb} {len(done)}: {' '.join(done)}")
+    return 0
 
 
 def _update_bootstrap(args: argparse.Namespace) -> int:

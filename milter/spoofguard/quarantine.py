@@ -1,0 +1,164 @@
+"""``spoofguard quarantine``: what the milter held, and releasing or discarding it.
+
+Held mail lives in the MTA's own quarantine, so this is a thin layer over the MTA's
+tools. Postfix: ``postqueue -j`` lists the hold queue, ``postcat -q`` shows a message,
+``postsuper -H`` releases it (delivered as is, nothing re-checked) and ``postsuper -d``
+deletes it. Sendmail keeps quarantined mail in its queue with a reason (``mailq -qQ``);
+its tools have no JSON and no per-message release command this module can drive
+safely, so on Sendmail the command says so and names the Sendmail commands to use.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .message import decode_header_value, iter_raw_headers, split_head_body
+
+POSTFIX_TOOLS = ("/usr/sbin/postqueue", "/usr/sbin/postsuper", "/usr/sbin/postcat")
+_QUEUE_ID = re.compile(r"[0-9A-Za-z]{5,20}")  # short and long Postfix queue ids
+_SCORE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)")
+# "; impersonation.from_is_recipient=+3.0 detail" inside the report header
+_SIGNAL = re.compile(r"(?:^|;\s*)([a-z_]+(?:\.[\w-]+)+)=[+-]?\d")
+_AGE = re.compile(r"^(\d+)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class QuarantineError(Exception):
+    """The MTA's tools failed or are missing; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Held:
+    queue_id: str
+    arrival: float  # Unix time
+    sender: str
+    recipients: tuple[str, ...]
+    size: int
+    subject: str = ""
+    score: str = ""
+    reason: str = ""  # the X-Spoofguard-Report header: action and the signals that moved it
+    signals: tuple[str, ...] = field(default_factory=tuple)
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (now or time.time()) - self.arrival)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "age_seconds": round(self.age())}
+
+
+def parse_age(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``2w`` or plain seconds, as ``--older-than`` takes them."""
+    found = _AGE.fullmatch(text.strip().lower())
+    if found:
+        return int(found.group(1)) * _SECONDS[found.group(2)]
+    if text.strip().isdigit():
+        return float(text.strip())
+    raise ValueError(f"{text!r} is not an age such as 7d, 12h or 30m")
+
+
+def detect_mta() -> str:
+    if all(Path(tool).exists() for tool in POSTFIX_TOOLS):
+        return "postfix"
+    if shutil.which("sendmail") and Path("/etc/mail/sendmail.cf").exists():
+        return "sendmail"
+    return "none"
+
+
+class PostfixQuarantine:
+    """The hold queue of one Postfix instance (``config_dir`` for a non-default one)."""
+
+    def __init__(self, config_dir: str | None = None) -> None:
+        self._config = ["-c", config_dir] if config_dir else []
+
+    def held(self, older_than: float | None = None) -> list[Held]:
+        held = [self._entry(record) for record in self._queue() if record.get("queue_name") == "hold"]
+        now = time.time()
+        if older_than is not None:
+            held = [h for h in held if h.age(now) >= older_than]
+        return sorted(held, key=lambda h: h.arrival)
+
+    def show(self, queue_id: str) -> str:
+        return self._run("/usr/sbin/postcat", "-hb", "-q", _checked(queue_id))
+
+    def release(self, queue_ids: Iterable[str]) -> list[str]:
+        return self._super("-H", queue_ids)
+
+    def delete(self, queue_ids: Iterable[str]) -> list[str]:
+        return self._super("-d", queue_ids)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _queue(self) -> list[dict[str, object]]:
+        out = self._run("/usr/sbin/postqueue", "-j")
+        records = []
+        for line in out.splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
+
+    def _entry(self, record: dict[str, object]) -> Held:
+        queue_id = str(record.get("queue_id", ""))
+        recipients = record.get("recipients")
+        entries = recipients if isinstance(recipients, list) else []
+        addresses = tuple(str(r.get("address", "")) for r in entries if isinstance(r, dict))
+        arrival = record.get("arrival_time", 0)
+        size = record.get("message_size", 0)
+        base = Held(queue_id, float(arrival) if isinstance(arrival, (int, float)) else 0.0,
+                    str(record.get("sender", "")), addresses, int(size) if isinstance(size, int) else 0)
+        return self._with_headers(base)
+
+    def _with_headers(self, held: Held) -> Held:
+        try:
+            head = self._run("/usr/sbin/postcat", "-h", "-q", held.queue_id)
+        except QuarantineError:
+            return held  # gone between listing and reading, or unreadable: list what we have
+        fields: dict[str, str] = {}
+        for name, raw in iter_raw_headers(split_head_body(head.encode("utf-8", "surrogateescape"))[0]):
+            fields.setdefault(name.lower(), decode_header_value(name, raw))
+        report = " ".join(fields.get("x-spoofguard-report", "").split())
+        score = _SCORE.match(fields.get("x-spoofguard-score", ""))
+        signals = tuple(_SIGNAL.findall(report))
+        return Held(held.queue_id, held.arrival, held.sender, held.recipients, held.size,
+                    fields.get("subject", ""), score.group(1) if score else "", report, signals)
+
+    def _super(self, flag: str, queue_ids: Iterable[str]) -> list[str]:
+        ids = [_checked(q) for q in queue_ids]
+        if not ids:
+            return []
+        self._run("/usr/sbin/postsuper", flag, "-", stdin="\n".join(ids) + "\n")
+        return ids
+
+    def _run(self, tool: str, *args: str, stdin: str | None = None) -> str:
+        try:
+            done = subprocess.run([tool, *self._config, *args], input=stdin, capture_output=True,
+                                  text=True, errors="surrogateescape", timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise QuarantineError(f"{tool}: {exc}") from exc
+        if done.returncode != 0:
+            raise QuarantineError(f"{tool} {' '.join(args)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+        return done.stdout
+
+
+def _checked(queue_id: str) -> str:
+    if not _QUEUE_ID.fullmatch(queue_id):
+        raise QuarantineError(f"{queue_id!r} is not a Postfix queue id")
+    return queue_id
+
+
+def describe(held: Held, now: float | None = None) -> str:
+    age = held.age(now)
+    span = f"{age / 86400:.1f}d" if age >= 86400 else f"{age / 3600:.1f}h" if age >= 3600 else f"{age / 60:.0f}m"
+    when = email.utils.formatdate(held.arrival, localtime=True)
+    return (f"{held.queue_id}  {span} ago ({when})  score {held.score or '?'}\n"
+            f"  from {held.sender or '<>'} to {', '.join(held.recipients)}\n"
+            f"  subject: {held.subject}\n  reason: {held.reason or '(no spoofguard report header)'}")

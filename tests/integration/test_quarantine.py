@@ -1,0 +1,70 @@
+"""``spoofguard quarantine`` over a real Postfix hold queue: list what the milter held with
+its score and reason, show it, release it (delivered unchanged) or delete it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import GOOD_IP, requires_postfix, send_from
+from tests.integration.postfix_harness import PostfixInstance
+from tests.support.messages import THREAT, make_message
+
+pytestmark = [requires_postfix, pytest.mark.postfix]
+
+
+def spoofguard(postfix: PostfixInstance, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spoofguard.cli", "quarantine", "--postfix-config",
+                           str(postfix.config_dir), *args], capture_output=True, text=True, timeout=60)
+
+
+def hold(postfix: PostfixInstance, local: str, subject: str) -> None:
+    """The classic extortion spoof: From is the recipient, nothing authenticates it."""
+    address = f"{local}@example.test"
+    sent = make_message(THREAT, subject=subject, sender=address, to=address)
+    assert send_from(postfix, GOOD_IP, sent, rcpt=address, mail_from=address).accepted
+
+
+def test_list_show_release_and_delete(postfix: PostfixInstance) -> None:
+    hold(postfix, "first", "Your vote")
+    hold(postfix, "second", "Last warning")
+    postfix.wait_for_queue("hold", 2)
+
+    listed = spoofguard(postfix, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    held = {r["subject"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert set(held) == {"[SUSPICIOUS] Your vote", "[SUSPICIOUS] Last warning"}  # held as tagged
+    first = held["[SUSPICIOUS] Your vote"]
+    assert first["sender"] == "first@example.test" and first["recipients"] == ["first@example.test"]
+    assert float(first["score"]) >= 8.0
+    assert first["reason"].startswith("action=quarantine")
+    assert "impersonation.from_is_recipient" in first["signals"]
+    assert 0 <= first["age_seconds"] < 600
+
+    table = spoofguard(postfix, "list")
+    assert "2 held message(s)" in table.stdout and "reason: action=quarantine" in table.stdout
+    assert spoofguard(postfix, "list", "--older-than", "1h", "--json").stdout == ""  # both just arrived
+
+    shown = spoofguard(postfix, "show", first["queue_id"])
+    assert shown.returncode == 0 and "Subject: [SUSPICIOUS] Your vote" in shown.stdout
+
+    released = spoofguard(postfix, "release", first["queue_id"])
+    assert released.returncode == 0 and first["queue_id"] in released.stdout
+    postfix.flush()
+    [delivered] = postfix.wait_for_mail("first", 1)
+    assert b"X-Spoofguard-Report: action=quarantine" in delivered  # delivered as it was held
+
+    deleted = spoofguard(postfix, "delete", held["[SUSPICIOUS] Last warning"]["queue_id"])
+    assert deleted.returncode == 0
+    assert postfix.queue("hold") == []
+    assert postfix.mailbox("second") == []
+
+
+def test_bad_queue_id_and_bad_age_are_refused(postfix: PostfixInstance) -> None:
+    bad = spoofguard(postfix, "release", "../../etc")
+    assert bad.returncode == 75 and "not a Postfix queue id" in bad.stderr
+    age = spoofguard(postfix, "list", "--older-than", "soon")
+    assert age.returncode == 64 and "not an age" in age.stderr
