@@ -47,6 +47,7 @@ def build_policy(settings: Settings) -> Policy:
         min_sender_risk=p.min_sender_risk,
         on_error="tempfail" if p.on_error == "tempfail" else "accept",
         dry_run=p.dry_run,
+        judge_local_submissions=p.judge_local_submissions,
     )
 
 

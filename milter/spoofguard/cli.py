@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from . import __version__, config
@@ -17,7 +18,15 @@ from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
 from .message import Envelope, Message
-from .quarantine import PostfixQuarantine, QuarantineError, describe, detect_mta, parse_age
+from .quarantine import (
+    PostfixQuarantine,
+    QuarantineError,
+    describe,
+    detect_mta,
+    digest,
+    parse_age,
+    send_digest,
+)
 from .runtime import build_runtime
 from .service import strip_brackets
 from .verdict import Action, Verdict
@@ -97,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     q_show = q_actions.add_parser("show", help="print a held message")
     q_show.add_argument("queue_id")
     q_show.set_defaults(handler=_quarantine_show)
+    q_digest = q_actions.add_parser("digest", help="mail a summary of newly held messages (for a daily timer)")
+    q_digest.add_argument("--to", required=True, metavar="ADDR", help="who gets the digest")
+    q_digest.add_argument("--since", metavar="AGE", help="held within AGE (default: since the last digest, else 24h)")
+    q_digest.add_argument("--config", help="configuration file (for state.dir, where the last run is kept)")
+    q_digest.set_defaults(handler=_quarantine_digest)
     for name, text in (("release", "deliver held messages as they are"), ("delete", "discard held messages")):
         sub = q_actions.add_parser(name, help=text)
         sub.add_argument("queue_ids", nargs="*", metavar="QUEUE_ID")
@@ -175,6 +189,30 @@ def _quarantine_show(args: argparse.Namespace) -> int:
     except QuarantineError as exc:
         print(f"spoofguard: {exc}", file=sys.stderr)
         return EXIT_TEMPFAIL
+    return 0
+
+
+def _quarantine_digest(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    marker = settings.resolve(settings.state.dir) / "digest.last"
+    now = time.time()
+    try:
+        if args.since:
+            since = now - parse_age(args.since)
+        else:
+            since = float(marker.read_text().strip()) if marker.exists() else now - 86400
+        store = _quarantine_store(args)
+        held = store.held()
+        fresh = [h for h in held if h.arrival >= since]
+        if fresh:
+            sendmail = ["/usr/sbin/sendmail", *(["-C", args.postfix_config] if args.postfix_config else [])]
+            send_digest(digest(held, since, now), args.to, len(fresh), sendmail)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{now}\n")
+    except (QuarantineError, ValueError, OSError) as exc:
+        print(f"spoofguard: digest not sent: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    print(f"{len(fresh)} newly held message(s)" + (f"; digest sent to {args.to}" if fresh else "; nothing sent"))
     return 0
 
 

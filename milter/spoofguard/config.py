@@ -99,6 +99,7 @@ class PolicySection:
     min_sender_risk: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     on_error: str = field(default="accept", metadata=_check(_one_of("accept", "tempfail")))
     dry_run: bool = False
+    judge_local_submissions: bool = False
 
 
 @dataclass(frozen=True)

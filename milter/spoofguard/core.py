@@ -14,6 +14,7 @@ from .checks import Check, Stage
 from .lookups import LookupSession
 from .message import Message
 from .policy import Policy, decide
+from .received import parse_ip
 from .verdict import Action, Signal, SignalKind, Verdict
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ class Analyzer:
     def analyze(self, message: Message, lookups: LookupSession) -> Verdict:
         started = time.perf_counter()
         signals: list[Signal] = []
-        for check in self.checks:
+        local = None if self.policy.judge_local_submissions else local_submission(message)
+        if local is not None:
+            signals.append(Signal("local.submission", 0.0, f"{local}: not judged as inbound mail"))
+        for check in self.checks if local is None else ():
             signals.extend(self._run_check(check, message, lookups))
         if message.truncated:
             signals.append(
@@ -85,6 +89,16 @@ class Analyzer:
                 stands_for=check.kind,
             )
         ]
+
+
+def local_submission(message: Message) -> str | None:
+    """Why this message was submitted locally (loopback client or SMTP AUTH), or None."""
+    if message.envelope.auth_user:
+        return f"submitted by authenticated user {message.envelope.auth_user}"
+    ip = parse_ip(message.envelope.client_ip)
+    if ip is not None and ip.is_loopback:
+        return f"submitted on this host (client {ip})"
+    return None
 
 
 def failure_verdict(policy: Policy, exc: BaseException, elapsed_ms: float = 0.0) -> Verdict:

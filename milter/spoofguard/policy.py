@@ -27,6 +27,9 @@ class Policy:
     min_sender_risk: float = 2.0
     on_error: OnError = "accept"
     dry_run: bool = False
+    # Mail submitted on this host (loopback client: cron, bounces, our own digest) or by an
+    # SMTP-authenticated user is outbound, not something to judge as inbound intimidation.
+    judge_local_submissions: bool = False
 
     @property
     def thresholds(self) -> Thresholds:

@@ -162,3 +162,37 @@ def describe(held: Held, now: float | None = None) -> str:
     return (f"{held.queue_id}  {span} ago ({when})  score {held.score or '?'}\n"
             f"  from {held.sender or '<>'} to {', '.join(held.recipients)}\n"
             f"  subject: {held.subject}\n  reason: {held.reason or '(no spoofguard report header)'}")
+
+
+def digest(held: list[Held], since: float, now: float | None = None) -> str:
+    """The plain-text summary a postmaster reads: one block per message held since
+    ``since`` (Unix time), with why it was held and how to act on it."""
+    now = now or time.time()
+    fresh = [h for h in held if h.arrival >= since]
+    lines = [f"spoofguard held {len(fresh)} new message(s) since {email.utils.formatdate(since, localtime=True)}",
+             f"({len(held)} held in all).", ""]
+    for entry in fresh:
+        lines += [describe(entry, now), ""]
+    lines += ["Release one (delivered as it is):   spoofguard quarantine release QUEUE_ID",
+              "Delete one:                         spoofguard quarantine delete QUEUE_ID",
+              "Delete all older than a week:       spoofguard quarantine delete --older-than 7d"]
+    return "\n".join(lines) + "\n"
+
+
+def send_digest(text: str, to: str, count: int, sendmail: list[str]) -> None:
+    """Hand the digest to the local MTA (``sendmail -t``), as cron mail is."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["To"] = to
+    message["From"] = "spoofguard <postmaster>"
+    message["Subject"] = f"spoofguard: {count} message(s) held"
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to this
+    message.set_content(text)
+    try:
+        done = subprocess.run([*sendmail, "-t", "-oi"], input=message.as_bytes(), capture_output=True,
+                              timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QuarantineError(f"{sendmail[0]}: {exc}") from exc
+    if done.returncode != 0:
+        raise QuarantineError(f"{sendmail[0]}: {done.stderr.decode(errors='replace').strip() or done.returncode}")

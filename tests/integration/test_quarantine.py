@@ -3,6 +3,8 @@ its score and reason, show it, release it (delivered unchanged) or delete it."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import subprocess
 import sys
@@ -68,3 +70,22 @@ def test_bad_queue_id_and_bad_age_are_refused(postfix: PostfixInstance) -> None:
     assert bad.returncode == 75 and "not a Postfix queue id" in bad.stderr
     age = spoofguard(postfix, "list", "--older-than", "soon")
     assert age.returncode == 64 and "not an age" in age.stderr
+
+
+def test_digest_mails_newly_held_messages_once(postfix: PostfixInstance, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "sg.toml"
+    config.write_text(f'[state]\ndir = "{tmp_path}"\n')
+    hold(postfix, "digested", "Pay now")
+    [entry] = postfix.wait_for_queue("hold", 1)
+    args = ("digest", "--to", "postmaster@example.test", "--config", str(config))
+    first = spoofguard(postfix, *args)
+    assert first.returncode == 0, first.stderr
+    assert "1 newly held message(s); digest sent" in first.stdout
+    [raw] = postfix.wait_for_mail("postmaster", 1)
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Subject"] == "spoofguard: 1 message(s) held" and mail["Auto-Submitted"] == "auto-generated"
+    text = mail.get_content()  # type: ignore[attr-defined]
+    assert entry["queue_id"] in text and "reason: action=quarantine" in text
+    second = spoofguard(postfix, *args)  # nothing new since the last digest
+    assert second.returncode == 0 and "nothing sent" in second.stdout
+    postfix.delete(entry["queue_id"])

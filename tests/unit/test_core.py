@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -263,3 +264,23 @@ def test_failure_verdict_in_dry_run_never_tempfails() -> None:
     verdict = failure_verdict(Policy(on_error="tempfail", dry_run=True), ValueError("bad state"))
     assert verdict.action is Action.ACCEPT
     assert verdict.intended_action is Action.TEMPFAIL
+
+
+def test_local_and_authenticated_submissions_are_not_judged_unless_configured() -> None:
+    from spoofguard import config as sg_config
+    from spoofguard.assembly import build_analyzer
+    from spoofguard.message import Envelope
+
+    threat = (b"From: Ops <ops@example.org>\r\nSubject: Vote\r\n\r\n"
+              b"We are in possession of all your information. Vote for him or we will come after you.\r\n")
+    analyzer = build_analyzer(sg_config.load(), offline=True)
+    for envelope in (Envelope(client_ip="127.0.0.1"), Envelope(client_ip="::1"),
+                     Envelope(client_ip="203.0.113.9", auth_user="alice")):
+        verdict = analyzer.analyze(Message.from_bytes(threat, envelope), LookupSession(None, 5.0, 2.0))
+        assert verdict.action is Action.ACCEPT and [s.name for s in verdict.signals] == ["local.submission"]
+    judged = Message.from_bytes(threat, Envelope(client_ip="203.0.113.9"))
+    assert analyzer.analyze(judged, LookupSession(None, 5.0, 2.0)).action is Action.TAG
+    settings = sg_config.load()
+    strict = build_analyzer(dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, judge_local_submissions=True)), offline=True)
+    local = Message.from_bytes(threat, Envelope(client_ip="127.0.0.1"))
+    assert strict.analyze(local, LookupSession(None, 5.0, 2.0)).action is Action.TAG
