@@ -268,6 +268,20 @@ class NetworkSection:
     trusted_networks: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
 
 
+def _listen(v: str) -> str | None:
+    if not v:
+        return None
+    host, sep, port = v.rpartition(":")
+    if sep and host and port.isdigit() and 0 < int(port) < 65536:
+        return None
+    return "must be HOST:PORT, e.g. 127.0.0.1:9464 (empty: off)"
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    listen: str = field(default="", metadata=_check(_listen))  # "127.0.0.1:9464"; empty: off
+
+
 @dataclass(frozen=True)
 class LogSection:
     level: str = field(default="info", metadata=_check(_one_of(*LOG_LEVELS)))
@@ -286,6 +300,7 @@ class Settings:
     cache: CacheSection = CacheSection()
     rules: RulesSection = RulesSection()
     checks: ChecksSection = ChecksSection()
+    metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
 
     def resolve(self, name: str) -> Path:

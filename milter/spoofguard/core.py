@@ -41,8 +41,11 @@ class Analyzer:
         local = None if self.policy.judge_local_submissions else local_submission(message)
         if local is not None:
             signals.append(Signal("local.submission", 0.0, f"{local}: not judged as inbound mail"))
+        timings: list[tuple[str, float]] = []
         for check in self.checks if local is None else ():
+            begun = time.perf_counter()
             signals.extend(self._run_check(check, message, lookups))
+            timings.append((check.name, (time.perf_counter() - begun) * 1000))
         if message.truncated:
             signals.append(
                 Signal(
@@ -68,6 +71,7 @@ class Analyzer:
             dry_run=self.policy.dry_run,
             intended_action=intended,
             edits=tuple(message.edits),
+            check_ms=tuple(timings),
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ from .core import failure_verdict
 from .edits import AddHeader
 from .lookups import LookupSession
 from .message import Envelope, Message
+from .metrics import Metrics
 from .runtime import Runtime, RuntimeHolder, build_runtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class SpoofguardMilter(Milter.Base):
     """One instance per SMTP connection (libmilter calls it from that connection's thread)."""
 
     holder: ClassVar[RuntimeHolder]
+    metrics: ClassVar[Metrics | None] = None
 
     def __init__(self) -> None:
         self.runtime: Runtime = self.holder.current
@@ -130,6 +132,11 @@ class SpoofguardMilter(Milter.Base):
             log.exception("could not apply the verdict for queue id %s", message.envelope.queue_id)
             result = Milter.TEMPFAIL if policy.on_error == "tempfail" else Milter.ACCEPT
         logs.log_verdict(message, verdict, (time.perf_counter() - started) * 1000)
+        if self.metrics is not None:
+            try:
+                self.metrics.observe(verdict)
+            except Exception:  # metrics must never cost a message
+                log.exception("could not record metrics")
         self.message = None
         return result
 
@@ -158,6 +165,25 @@ class SpoofguardMilter(Milter.Base):
         except Exception:
             return None
         return value or None
+
+
+def cache_stats(runtime: Runtime) -> dict[str, float]:
+    """Hit and miss counts of the DNS caches and the shared store the checks use."""
+    found = (getattr(check, "dns", None) for check in runtime.analyzer.checks)
+    clients = {id(client): client for client in found if client is not None}
+    stats = {"dns_cache_hits": 0.0, "dns_cache_misses": 0.0}
+    stores = {}
+    for client in clients.values():
+        cache = client.cache
+        stats["dns_cache_hits"] += cache.hits
+        stats["dns_cache_misses"] += cache.misses
+        store = cache.store
+        if store is not None:
+            stores[id(store)] = store
+    for store in stores.values():
+        for name in ("hits", "misses", "errors"):
+            stats[f"store_{name}"] = stats.get(f"store_{name}", 0.0) + getattr(store, name, 0)
+    return stats
 
 
 def _wire(value: str) -> str | bytes:
@@ -212,6 +238,11 @@ def serve(config_path: str | None = None) -> int:
     SpoofguardMilter.holder = holder
     Milter.factory = SpoofguardMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
+    if settings.metrics.listen:
+        metrics = Metrics(cache_stats=lambda: cache_stats(holder.current))
+        metrics.serve(settings.metrics.listen)
+        SpoofguardMilter.metrics = metrics
+        log.info("metrics on http://%s/metrics", settings.metrics.listen)
     m = settings.milter
     if m.socket.startswith("unix:"):
         os.umask(0o007)  # the MTA's user connects through group membership
@@ -233,7 +264,9 @@ def serve(config_path: str | None = None) -> int:
             libmilter.stop()  # type: ignore[attr-defined]
 
     def on_hup(signum: int, frame: object) -> None:
-        holder.reload()
+        ok = holder.reload()
+        if SpoofguardMilter.metrics is not None:
+            SpoofguardMilter.metrics.reloaded(ok)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)

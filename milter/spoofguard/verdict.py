@@ -89,6 +89,7 @@ class Verdict:
     dry_run: bool = False
     intended_action: Action | None = None  # what would have happened outside dry run
     edits: tuple[HeaderEdit, ...] = ()  # header changes the checks asked for
+    check_ms: tuple[tuple[str, float], ...] = ()  # time each check took, for metrics
 
     @property
     def degraded(self) -> bool:

@@ -165,3 +165,31 @@ def test_negotiation_reply_with_macro_lists_is_parsed() -> None:
     assert not negotiated.sends("L") and not negotiated.sends("B") and negotiated.sends("E")
     with pytest.raises(bench.ProtocolError):
         bench.parse_negotiation(struct.pack(">III", 6, 0, 0x80000000))
+
+
+def test_metrics_endpoint_counts_verdicts_checks_caches_and_reloads() -> None:
+    import urllib.request
+
+    port = free_port()
+    with LoopbackDNS() as dns, MilterProcess({
+        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 1.0},
+        "analysis": {"budget": 3.0, "lookup_timeout": 1.0},
+        "metrics": {"listen": f"127.0.0.1:{port}"},
+    }) as process:
+        result = run_load(f"inet:{process.port}@127.0.0.1")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        process.reload()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            after_reload = response.read().decode()
+
+    def value(line_start: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+    assert value("spoofguard_messages_total{") == result["messages"]
+    assert value('spoofguard_messages_total{action="quarantine"}') == result["verdicts"].get("quarantine", 0)
+    assert value('spoofguard_check_seconds_count{check="content"}') == result["messages"]
+    assert value("spoofguard_message_seconds_count") == result["messages"]
+    assert value('spoofguard_signals_total{signal="content.threat_of_harm"}') >= 1
+    assert value("spoofguard_dns_cache_hits_total") > 0  # the same senders come back
+    assert 'spoofguard_config_reloads_total{result="ok"} 1.0' in after_reload

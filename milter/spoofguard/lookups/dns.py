@@ -77,6 +77,11 @@ class DnsCache:
         self.misses = 0
         self.store_hits = 0  # part of ``hits``: answered by the shared tier
 
+    @property
+    def store(self) -> GuardedStore | None:
+        """The shared tier behind this cache, if any (for metrics)."""
+        return self._store
+
     def get(self, key: tuple[str, str]) -> DnsAnswer | None:
         with self._lock:
             entry = self._entries.get(key)
