@@ -285,6 +285,8 @@ class MetricsSection:
 @dataclass(frozen=True)
 class LogSection:
     level: str = field(default="info", metadata=_check(_one_of(*LOG_LEVELS)))
+    format: str = field(default="text", metadata=_check(_one_of("text", "json")))
+    target: str = field(default="stderr", metadata=_check(_one_of("stderr", "syslog")))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Logging: one key=value line per message, nothing from the body, no injected lines."""
+"""Logging: one line per message (key=value, or JSON), nothing from the body, no
+injected lines; to stderr for journald, or to syslog (facility mail)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import sys
 
 from .headers import ascii_text
@@ -12,15 +15,53 @@ from .verdict import Verdict
 VERDICT_LOGGER = "spoofguard.verdict"
 
 
-def setup(level: str = "info") -> None:
-    """Log to stderr (journald adds time and unit); idempotent so reloads can call it."""
+_FORMAT = {"format": "text"}
+_HANDLERS: list[logging.Handler] = []
+
+
+class JsonFormatter(logging.Formatter):
+    """Every record one JSON object; a verdict record carries its fields, not a string."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "verdict_fields", None)
+        body = dict(fields) if fields is not None else {"message": record.getMessage()}
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps({"level": record.levelname.lower(), "logger": record.name, **body}, ensure_ascii=True)
+
+
+def setup(level: str = "info", format: str = "text", target: str = "stderr") -> None:
+    """Log to stderr (journald adds time and unit) or syslog; idempotent so reloads can
+    call it."""
     root = logging.getLogger()
-    if not any(getattr(h, "_spoofguard", False) for h in root.handlers):
+    while _HANDLERS:  # ours from an earlier setup: replaced, never doubled
+        root.removeHandler(_HANDLERS.pop())
+    handler: logging.Handler
+    if target == "syslog":
+        handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_MAIL)
+        prefix = "spoofguard[%(process)d]: "
+    else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler._spoofguard = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        prefix = ""
+    if format == "json":
+        handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    _HANDLERS.append(handler)
+    root.addHandler(handler)
     root.setLevel(level.upper())
+    _FORMAT["format"] = format
+
+
+class _PrefixedJson(JsonFormatter):
+    """Syslog wants the program tag before the JSON object."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = logging.Formatter(prefix)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._prefix.format(record) + super().format(record)
 
 
 def kv(key: str, value: object) -> str:
@@ -32,30 +73,36 @@ def kv(key: str, value: object) -> str:
     return f"{key}={text}"
 
 
-def verdict_line(message: Message, verdict: Verdict, elapsed_ms: float) -> str:
+def verdict_fields(message: Message, verdict: Verdict, elapsed_ms: float) -> list[tuple[str, object]]:
     env = message.envelope
     signals = ",".join(
         f"{s.name}:{'error' if s.score == 0 else format(s.score, '+.1f')}" for s in verdict.moving_signals
     )
-    fields = [
-        kv("queue_id", env.queue_id or "NOQUEUE"),
-        kv("client", env.client_ip),
-        kv("mail_from", f"<{env.mail_from or ''}>"),
-        kv("from", message.header("From")),
-        kv("score", f"{verdict.score:.1f}"),
-        kv("action", verdict.action.value),
+    fields: list[tuple[str, object]] = [
+        ("queue_id", env.queue_id or "NOQUEUE"),
+        ("client", env.client_ip),
+        ("mail_from", f"<{env.mail_from or ''}>"),
+        ("from", message.header("From")),
+        ("score", f"{verdict.score:.1f}"),
+        ("action", verdict.action.value),
     ]
     if verdict.intended_action:
-        fields.append(kv("dry_run_action", verdict.intended_action.value))
-    fields += [
-        kv("signals", signals or "none"),
-        kv("reason", verdict.reason),
-        kv("elapsed_ms", f"{elapsed_ms:.1f}"),
-    ]
+        fields.append(("dry_run_action", verdict.intended_action.value))
+    fields += [("signals", signals or "none"), ("reason", verdict.reason), ("elapsed_ms", f"{elapsed_ms:.1f}")]
     if verdict.truncated:
-        fields.append(kv("scanned_bytes", verdict.scanned_bytes))
-    return " ".join(fields)
+        fields.append(("scanned_bytes", verdict.scanned_bytes))
+    return fields
+
+
+def verdict_line(message: Message, verdict: Verdict, elapsed_ms: float) -> str:
+    return " ".join(kv(key, value) for key, value in verdict_fields(message, verdict, elapsed_ms))
 
 
 def log_verdict(message: Message, verdict: Verdict, elapsed_ms: float) -> None:
-    logging.getLogger(VERDICT_LOGGER).info("%s", verdict_line(message, verdict, elapsed_ms))
+    logger = logging.getLogger(VERDICT_LOGGER)
+    if _FORMAT["format"] == "json":
+        fields = {key: ascii_text(str(value)) if value is not None else None
+                  for key, value in verdict_fields(message, verdict, elapsed_ms)}
+        logger.info("verdict", extra={"verdict_fields": fields})
+    else:
+        logger.info("%s", verdict_line(message, verdict, elapsed_ms))

@@ -233,7 +233,7 @@ def serve(config_path: str | None = None) -> int:
     delivers them first, so Python's handlers see them: SIGHUP reloads, SIGTERM stops.
     """
     settings = config.load(config_path)
-    logs.setup(settings.log.level)
+    logs.setup(settings.log.level, settings.log.format, settings.log.target)
     holder = RuntimeHolder(build_runtime(settings), config_path)
     SpoofguardMilter.holder = holder
     Milter.factory = SpoofguardMilter
