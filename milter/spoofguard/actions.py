@@ -7,6 +7,7 @@ milter writes unit-testable without an MTA.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.header import Header
 from enum import StrEnum
 
 from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
@@ -62,8 +63,10 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
     if verdict.action in (Action.TAG, Action.QUARANTINE):
         subject = tagged_subject(message, settings.subject_prefix)
-        if subject is not None:
-            changes.append(subject)
+    else:
+        subject = untagged_subject(message, settings.subject_prefix)
+    if subject is not None:
+        changes.append(subject)
     quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None
     return Plan(header_changes=tuple(changes), quarantine=quarantine)
 
@@ -93,14 +96,51 @@ def quarantine_reason(verdict: Verdict) -> str:
 
 
 def tagged_subject(message: Message, prefix: str) -> AddHeader | ChangeHeader | None:
-    """Prefix the Subject once; a Subject that already carries the prefix is left alone."""
+    """The Subject with exactly one tag; None when it already has exactly one (or tagging
+    subjects is turned off with an empty prefix)."""
+    if not prefix.strip():
+        return None
     subjects = message.header_all("Subject")
     if not subjects:
         return AddHeader("Subject", prefix.strip())
     first = subjects[0]
-    if first.value.lstrip().startswith(prefix.strip()):
+    rest, tags = _strip_tags(first.raw, first.value, prefix)
+    if tags == 1:
+        return None  # tagged upstream (another spoofguard, or the sender): it reads the same
+    return ChangeHeader("Subject", 1, header_value("Subject", prefix + rest, ascii_only=False))
+
+
+def untagged_subject(message: Message, prefix: str) -> ChangeHeader | None:
+    """An accepted message whose Subject arrived carrying our tag loses it, so the tag a user
+    sees always means spoofguard's verdict, never the sender's say-so."""
+    subjects = message.header_all("Subject")
+    if not subjects or not prefix.strip():
         return None
-    return ChangeHeader("Subject", 1, header_value("Subject", prefix + clean(first.raw), ascii_only=False))
+    rest, tags = _strip_tags(subjects[0].raw, subjects[0].value, prefix)
+    if not tags:
+        return None
+    # An empty value deletes the field: a Subject that was only the tag goes.
+    return ChangeHeader("Subject", 1, header_value("Subject", rest, ascii_only=False) if rest else "")
+
+
+def _strip_tags(raw: str, decoded: str, prefix: str) -> tuple[str, int]:
+    """The raw Subject without its leading copies of the tag (in any case), and how many
+    there were. A tag inside an RFC 2047 encoded word is found through the decoded text;
+    the rest is then re-encoded."""
+    tag = prefix.strip().lower()
+    text = clean(raw)
+    encoded = not text.lower().startswith(tag)
+    if encoded:
+        text = clean(decoded)
+    tags = 0
+    while tag and text.lower().startswith(tag):
+        text = text[len(tag):].lstrip()
+        tags += 1
+    if not tags:
+        return clean(raw), 0
+    if encoded and not text.isascii():
+        text = Header(text, "utf-8", maxlinelen=76).encode().replace("\n ", " ")
+    return text, tags
 
 
 def remove_forged_headers(message: Message) -> list[ChangeHeader]:

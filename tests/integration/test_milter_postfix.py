@@ -109,20 +109,6 @@ def test_two_messages_on_one_connection_each_get_their_own_verdict(postfix: Post
     assert by_subject["Second"]["X-Spoofguard-Score"].startswith("-1.0")
 
 
-def test_forged_spoofguard_headers_and_tag_are_not_trusted(postfix: PostfixInstance) -> None:
-    forged = make_message(
-        BENIGN,
-        subject="[SUSPICIOUS] Hello",
-        to="forged@example.test",
-        extra_headers={"X-Spoofguard-Score": "-99 (trusted sender)", "X-Spoofguard-Report": "action=accept; all clear"},
-    )
-    assert send_from(postfix, GOOD_IP, forged, rcpt="forged@example.test").accepted
-    [got] = delivered(postfix, "forged", 1)
-    assert got.get_all("X-Spoofguard-Score") == [got["X-Spoofguard-Score"]]
-    assert str(got["X-Spoofguard-Score"]).startswith("-1.0")
-    assert got["X-Spoofguard-Report"] is None
-
-
 def test_milter_stopped_means_postfix_tempfails_and_keeps_nothing(dns: LoopbackDNS) -> None:
     process = MilterProcess(milter_sections(dns)).start()
     with PostfixInstance(milter=process.address) as postfix:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from email.header import decode_header, make_header
 
 import pytest
 
@@ -313,3 +314,45 @@ def test_signal_detail_injection_cannot_produce_a_new_header_line() -> None:
     p = plan(verdict_for((evil,)), make_message(("Subject", "s")), SETTINGS)
     for change in p.header_changes:
         assert not NEW_LINE.search(change.value), repr(change.value)
+
+
+# -- a tag the sender wrote -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("[SUSPICIOUS] Your invoice", "Your invoice"),
+        ("[suspicious]   Your invoice", "Your invoice"),
+        ("[SUSPICIOUS] [SUSPICIOUS] Your invoice", "Your invoice"),
+        ("=?utf-8?q?=5BSUSPICIOUS=5D_Your_invoice?=", "Your invoice"),
+        ("=?utf-8?q?=5BSUSPICIOUS=5D_Caf=C3=A9?=", "Café"),
+        ("[SUSPICIOUS]", ""),
+    ],
+    ids=["plain", "lower-case", "twice", "encoded-word", "encoded-non-ascii", "only-the-tag"],
+)
+def test_accepted_message_loses_a_tag_it_arrived_with(raw: str, expected: str) -> None:
+    p = plan(verdict_for((QUIET,)), make_message(("Subject", raw)), SETTINGS)
+    [change] = [c for c in p.header_changes if c.name == "Subject"]
+    assert isinstance(change, ChangeHeader) and change.index == 1
+    assert change.value.isascii()  # re-encoded, not raw 8-bit
+    assert str(make_header(decode_header(change.value))) == expected
+
+
+@pytest.mark.parametrize("raw", ["Re: [SUSPICIOUS] Your invoice", "Lunch?", "SUSPICIOUS activity"])
+def test_accepted_message_without_a_leading_tag_keeps_its_subject(raw: str) -> None:
+    p = plan(verdict_for((QUIET,)), make_message(("Subject", raw)), SETTINGS)
+    assert all(c.name != "Subject" for c in p.header_changes)
+
+
+def test_tagged_message_that_arrived_tagged_twice_shows_one_tag() -> None:
+    message = make_message(("Subject", "[SUSPICIOUS] [suspicious] Pay up"))
+    p = plan(verdict_for((THREAT,)), message, SETTINGS)
+    assert [c for c in p.header_changes if c.name == "Subject"] == [ChangeHeader("Subject", 1, "[SUSPICIOUS] Pay up")]
+
+
+def test_an_empty_prefix_leaves_every_subject_alone() -> None:
+    settings = ActionSettings(subject_prefix="")
+    for signals in ((THREAT,), (QUIET,)):
+        p = plan(verdict_for(signals), make_message(("Subject", "[SUSPICIOUS] x")), settings)
+        assert all(c.name != "Subject" for c in p.header_changes)
