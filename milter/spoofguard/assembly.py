@@ -70,6 +70,7 @@ def build_store(settings: Settings) -> GuardedStore | None:
         path=settings.resolve(c.path) if c.path else state / "cache.sqlite",
         redis_url=c.redis_url,
         max_entries=c.max_entries,
+        warn_interval=c.warn_interval,
     )
     with _stores_lock:
         if cache not in _stores:

@@ -217,6 +217,7 @@ class CacheSection:
     path: str = ""  # SQLite file; default: <state.dir>/cache.sqlite
     redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_check(lambda v: None if v.startswith(("redis://", "rediss://", "unix://")) else "must be a redis://, rediss:// or unix:// URL"))
     max_entries: int = field(default=200_000, metadata=_check(lambda v: None if v >= 100 else "must be at least 100"))
+    warn_interval: float = field(default=60.0, metadata=_check(_positive))  # seconds between repeats of "cache unavailable"
 
 
 def _domains(v: tuple[str, ...]) -> str | None:

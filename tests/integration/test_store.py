@@ -12,8 +12,6 @@ import logging
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +30,7 @@ from spoofguard.lookups.store import (
 )
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.redis_server import RedisServer, redis_available
+from tests.support.sqlite_faults import locked_by_another_process, overwrite_with_garbage
 
 needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server is not installed (make test installs it)")
 STORE_LOGGER = "spoofguard.lookups.store"
@@ -252,26 +251,12 @@ def test_sqlite_file_deleted_while_open_is_recreated(tmp_path: Path, caplog: pyt
     assert len(warnings_about(caplog, "removed")) == 1
 
 
-LOCKER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-conn.execute("INSERT OR REPLACE INTO cache VALUES ('locker', x'00', 1e12)")
-print("locked", flush=True)
-sys.stdin.read()
-conn.execute("ROLLBACK")
-"""
-
-
 def test_sqlite_locked_by_another_process_costs_a_miss_and_one_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store, path = sqlite_store(tmp_path, backoff=0.2)
     store.put("before", b"1", 60)
     inner = store.store
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    with locked_by_another_process(path):
         deadline = time.monotonic() + 1.5
         calls = 0
         while time.monotonic() < deadline:
@@ -284,10 +269,6 @@ def test_sqlite_locked_by_another_process_costs_a_miss_and_one_warning(
         assert store.errors >= 2  # failed more than once: the warning was held back, not the tries
         assert len(warnings_about(caplog)) == 1
         assert store.store is inner  # busy is not broken: no reopen
-    finally:
-        assert locker.stdin is not None
-        locker.stdin.close()
-        locker.wait(5)
     assert wait_until(lambda: round_trips(store, "later"), timeout=3)
 
 
@@ -296,9 +277,7 @@ def test_sqlite_file_overwritten_with_garbage_is_moved_aside(
     store, path = sqlite_store(tmp_path)
     for i in range(50):
         store.put(f"k{i}", b"v" * 100, 60)
-    size = path.stat().st_size
-    with open(path, "r+b") as f:  # the same file, its content destroyed
-        f.write(os.urandom(max(size, 4096)))
+    overwrite_with_garbage(path)
     time.sleep(1.1)
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:

@@ -41,6 +41,7 @@ class CacheSettings:
     prefix: str = "spoofguard:"  # Redis key prefix, so one Redis can serve other things too
     max_entries: int = 200_000  # SQLite and memory; Redis is bounded by its own maxmemory
     timeout: float = 0.5  # Redis socket timeouts: a slow cache must not hold up mail
+    warn_interval: float = 60.0  # a failing cache is reported at most once per this many seconds
 
 
 class Store(Protocol):
@@ -217,7 +218,7 @@ class SqliteStore:
     def _locked(self) -> Iterator[sqlite3.Connection]:
         """The connection under the lock; waiting for the lock counts as busy too."""
         if not self._lock.acquire(timeout=self._busy_timeout):
-            raise StoreBusy("busy: other threads hold the database")
+            raise StoreBusy(f"busy: still locked after {self._busy_timeout:g} s (another process or a slow write)")
         try:
             yield self._connection()
         finally:
@@ -413,18 +414,20 @@ class GuardedStore:
             else:
                 if fresh is current:
                     self._skip_until = self._clock() + self._backoff
-                else:
-                    self._logger.info("cache %s reopened", self.name)
             self._store = fresh
+            if fresh is not current and not isinstance(fresh, UnavailableStore):
+                self._logger.info("cache %s reopened", self.name)
 
 
-def open_store(settings: CacheSettings, *, interval: float = 60.0, backoff: float = 1.0) -> GuardedStore | None:
+def open_store(settings: CacheSettings, *, interval: float | None = None, backoff: float = 1.0) -> GuardedStore | None:
     """The configured cache, or None for backend "none".
 
     Never raises for an unreachable Redis or an unusable SQLite path: the store it returns
     then misses and logs, and (SQLite) tries to open the file again once per ``interval``.
     ValueError only for an unknown backend name.
     """
+    if interval is None:
+        interval = settings.warn_interval
     backend = settings.backend.lower()
     if backend == "none":
         return None
