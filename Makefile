@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 CONFIG ?= config/spoofguard.toml
-DEBIAN_PACKAGES := libmilter-dev postfix swaks redis-server
+DEBIAN_PACKAGES := libmilter-dev postfix swaks redis-server systemd
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -234,6 +234,11 @@ def serve(config_path: str | None = None) -> int:
     """
     settings = config.load(config_path)
     logs.setup(settings.log.level, settings.log.format, settings.log.target)
+    m = settings.milter
+    # Nothing the milter writes (cache, moved-aside files, the socket) is for other users,
+    # whatever umask it was started with; a unix socket stays group-writable for the MTA,
+    # which connects through group membership.
+    os.umask(0o007 if m.socket.startswith("unix:") else 0o027)
     holder = RuntimeHolder(build_runtime(settings), config_path)
     SpoofguardMilter.holder = holder
     Milter.factory = SpoofguardMilter
@@ -243,9 +248,6 @@ def serve(config_path: str | None = None) -> int:
         metrics.serve(settings.metrics.listen)
         SpoofguardMilter.metrics = metrics
         log.info("metrics on http://%s/metrics", settings.metrics.listen)
-    m = settings.milter
-    if m.socket.startswith("unix:"):
-        os.umask(0o007)  # the MTA's user connects through group membership
 
     failure: list[BaseException] = []
 

@@ -34,6 +34,8 @@ def test_list_show_release_and_delete(postfix: PostfixInstance) -> None:
     hold(postfix, "first", "Your vote")
     hold(postfix, "second", "Last warning")
     postfix.wait_for_queue("hold", 2)
+    files = [f for f in (postfix.queue_dir / "hold").rglob("*") if f.is_file()]
+    assert len(files) == 2 and all(f.stat().st_mode & 0o077 == 0 for f in files)  # held mail is private
 
     listed = spoofguard(postfix, "list", "--json")
     assert listed.returncode == 0, listed.stderr
