@@ -10,9 +10,10 @@ import sys
 
 from .headers import ascii_text
 from .message import Message
-from .verdict import Verdict
+from .verdict import SignalKind, Verdict
 
 VERDICT_LOGGER = "spoofguard.verdict"
+DETAIL_LOGGER = "spoofguard.signals"
 
 
 _FORMAT = {"format": "text"}
@@ -33,9 +34,6 @@ class JsonFormatter(logging.Formatter):
 def setup(level: str = "info", format: str = "text", target: str = "stderr") -> None:
     """Log to stderr (journald adds time and unit) or syslog; idempotent so reloads can
     call it."""
-    root = logging.getLogger()
-    while _HANDLERS:  # ours from an earlier setup: replaced, never doubled
-        root.removeHandler(_HANDLERS.pop())
     handler: logging.Handler
     if target == "syslog":
         handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_MAIL)
@@ -47,6 +45,9 @@ def setup(level: str = "info", format: str = "text", target: str = "stderr") -> 
         handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    while _HANDLERS:  # ours from an earlier setup: replaced once the new one exists, never doubled
+        root.removeHandler(_HANDLERS.pop())
     _HANDLERS.append(handler)
     root.addHandler(handler)
     root.setLevel(level.upper())
@@ -106,3 +107,22 @@ def log_verdict(message: Message, verdict: Verdict, elapsed_ms: float) -> None:
         logger.info("verdict", extra={"verdict_fields": fields})
     else:
         logger.info("%s", verdict_line(message, verdict, elapsed_ms))
+    if logger.isEnabledFor(logging.DEBUG):
+        log_details(message, verdict)
+
+
+def log_details(message: Message, verdict: Verdict) -> None:
+    """At debug level, every signal with its detail and each check's time, one line each.
+
+    A content signal's detail quotes the words that matched, which are the body's; it is
+    shown to the recipient in the report header, but the log gets only the rule name.
+    """
+    logger = logging.getLogger(DETAIL_LOGGER)
+    queue_id = message.envelope.queue_id or "NOQUEUE"
+    for signal in verdict.signals:
+        detail = "(matched text only in the report header)" if signal.kind is SignalKind.CONTENT else signal.detail
+        logger.debug("%s", " ".join(kv(k, v) for k, v in (
+            ("queue_id", queue_id), ("signal", signal.name), ("score", f"{signal.score:+.1f}"), ("detail", detail))))
+    if verdict.check_ms:
+        timings = ",".join(f"{name}:{ms:.1f}" for name, ms in verdict.check_ms)
+        logger.debug("%s", f"{kv('queue_id', queue_id)} {kv('check_ms', timings)}")

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from . import config, logs
 from .actions import ActionSettings
 from .assembly import build_analyzer
 from .core import Analyzer
@@ -65,5 +65,10 @@ class RuntimeHolder:
             self.current = runtime
             if runtime.pool is not old.pool:
                 old.pool.shutdown()
+            if settings.log != old.settings.log:
+                try:
+                    logs.setup(settings.log.level, settings.log.format, settings.log.target)
+                except OSError as exc:  # e.g. no /dev/log: the old handler stays
+                    log.error("log settings not applied, keeping the running ones: %s", exc)
             log.info("configuration reloaded from %s", settings.path)
             return True

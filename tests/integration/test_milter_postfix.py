@@ -137,3 +137,23 @@ def test_sighup_reloads_config_and_keeps_old_one_when_new_is_bad(dns: LoopbackDN
         process.signal(signal.SIGTERM)
         assert wait_until(lambda: process.proc.poll() is not None, timeout=10)
         assert process.proc.returncode == 0
+
+
+def test_debug_level_set_by_reload_explains_signals_but_never_logs_the_body(postfix: PostfixInstance, milter: MilterProcess, dns: LoopbackDNS) -> None:
+    canary = "Marmalade-Quokka-7731"
+    body = f"{THREAT}\n\nAccount reference {canary}.\n"
+    milter.reload(milter_sections(dns, log={"level": "debug"}))
+    try:
+        sent = make_message(body, subject="Last notice", to="debuglog@example.test")
+        assert send_from(postfix, GOOD_IP, sent, rcpt="debuglog@example.test").accepted
+        [got] = delivered(postfix, "debuglog", 1)
+        assert str(got["Subject"]).startswith("[SUSPICIOUS]")
+        queue_id = milter.verdict_lines()[-1].split("queue_id=", 1)[1].split()[0]
+        assert wait_until(lambda: f"queue_id={queue_id} check_ms=" in milter.log(), timeout=5)
+        details = [line for line in milter.log().splitlines() if "spoofguard.signals" in line and queue_id in line]
+        assert any("signal=auth." in line and "detail=" in line for line in details)  # explained, one line each
+        assert any("signal=content." in line for line in details)
+        assert "come after you" in " ".join(str(got["X-Spoofguard-Report"]).split())  # the user is told what matched
+    finally:
+        milter.reload(milter_sections(dns))
+    assert canary not in milter.log() and "come after you" not in milter.log()  # the log is not
