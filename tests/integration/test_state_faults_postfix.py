@@ -157,6 +157,8 @@ def test_sqlite_file_deleted_locked_and_corrupted_costs_no_mail(postfix: Postfix
     assert_reported_once_per_interval(watch)
     assert len(watch.seen) < sent  # the log was spared most failures...
     assert any("similar warnings suppressed" in line for _, line in watch.seen)  # ...and says how many
+    print(f"SQLite deleted, locked, corrupt: {sent} messages delivered with a verdict, "
+          f"{len(watch.seen)} warnings, gaps {[round(g, 1) for g in watch.gaps()]} s")
     assert "is corrupt; moved it to" in milter.log()
     assert list(milter.dir.glob("cache.sqlite.corrupt-*"))
 
@@ -178,6 +180,7 @@ def test_redis_down_and_back_costs_no_mail(postfix: PostfixInstance, milter: Mil
         sent = run_through_fault(postfix, watch, applied(server.stop))
         assert_reported_once_per_interval(watch)
         assert len(watch.seen) < sent
+        print(f"Redis down: {sent} messages delivered with a verdict, {len(watch.seen)} warning(s)")
 
         server.start()  # same port, empty: redis-server was started without persistence
         send_until(postfix, watch, recovered(milter, "cache redis"), minimum=2)  # after the back-off
