@@ -9,13 +9,12 @@ then the age is unknown, never young.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ..lookups.lru import ExpiringLru
 from .record import Registration, RegistryStatus
 
 log = logging.getLogger(__name__)
@@ -48,47 +47,27 @@ class RegistryLookup:
         self.whois = whois
         self.store = store
         self.ttls = ttls
-        self._clock = clock
         # A small in-process tier in front of the shared store: the same sender domains
         # arrive all day, and a store read (SQLite or Redis) costs more than the lookup.
-        self._memory: OrderedDict[str, tuple[float, Registration]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memory: ExpiringLru[str, Registration] = ExpiringLru(MEMORY_ENTRIES, clock)
 
     def lookup(self, domain: str) -> tuple[Registration, bool]:
         """The registration and whether it came from the cache."""
         key = f"age:{domain}"
-        remembered = self._remembered(key)
+        remembered = self._memory.get(key)
         if remembered is not None:
             return remembered, True
         cached = self._cached(key)
         if cached is not None:
-            self._remember(key, cached, MEMORY_TTL)
+            self._memory.put(key, cached, MEMORY_TTL)
             return cached, True
         found = self._ask(domain)
         ttl = self._ttl(found)
         if ttl > 0:
-            self._remember(key, found, min(ttl, MEMORY_TTL))
+            self._memory.put(key, found, min(ttl, MEMORY_TTL))
             if self.store is not None:
                 self.store.put(key, found.to_json().encode(), ttl)
         return found, False
-
-    def _remembered(self, key: str) -> Registration | None:
-        with self._lock:
-            entry = self._memory.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._memory[key]
-                return None
-            self._memory.move_to_end(key)
-            return entry[1]
-
-    def _remember(self, key: str, found: Registration, ttl: float) -> None:
-        with self._lock:
-            self._memory[key] = (self._clock() + ttl, found)
-            self._memory.move_to_end(key)
-            while len(self._memory) > MEMORY_ENTRIES:
-                self._memory.popitem(last=False)
 
     def _cached(self, key: str) -> Registration | None:
         if self.store is None:

@@ -11,7 +11,6 @@ import json
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,6 +22,7 @@ import dns.name
 import dns.resolver
 import dns.reversename
 
+from .lru import ExpiringLru
 from .store import GuardedStore
 
 
@@ -68,10 +68,9 @@ class DnsCache:
     def __init__(self, settings: DnsSettings, clock: Callable[[], float] = time.monotonic,
                  store: GuardedStore | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
-        self._clock = clock
         self._store = store
         self._wall_clock = wall_clock
-        self._entries: OrderedDict[tuple[str, str], tuple[float, DnsAnswer]] = OrderedDict()
+        self._entries: ExpiringLru[tuple[str, str], DnsAnswer] = ExpiringLru(settings.cache_entries, clock)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -83,24 +82,22 @@ class DnsCache:
         return self._store
 
     def get(self, key: tuple[str, str]) -> DnsAnswer | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[0] > self._clock():
-                self._entries.move_to_end(key)
+        answer = self._entries.get(key)
+        if answer is not None:
+            with self._lock:
                 self.hits += 1
-                return entry[1]
-            if entry is not None:
-                del self._entries[key]
+            return answer
         stored = self._from_store(key)
-        with self._lock:
-            if stored is None:
+        if stored is None:
+            with self._lock:
                 self.misses += 1
-                return None
-            answer, remaining = stored
-            self._remember(key, answer, remaining)
+            return None
+        answer, remaining = stored
+        self._entries.put(key, answer, remaining)
+        with self._lock:
             self.hits += 1
             self.store_hits += 1
-            return answer
+        return answer
 
     def put(self, key: tuple[str, str], answer: DnsAnswer) -> None:
         if answer.status is DnsStatus.TEMPERROR:
@@ -109,18 +106,11 @@ class DnsCache:
         ttl = min(ttl, self._settings.max_ttl)
         if ttl <= 0:
             return
-        with self._lock:
-            self._remember(key, answer, ttl)
+        self._entries.put(key, answer, ttl)
         if self._store is not None:
             value = {"status": answer.status.value, "records": list(answer.records),
                      "ttl": answer.ttl, "expires": round(self._wall_clock() + ttl, 3)}
             self._store.put(_store_key(key), json.dumps(value, separators=(",", ":")).encode(), ttl)
-
-    def _remember(self, key: tuple[str, str], answer: DnsAnswer, ttl: float) -> None:
-        self._entries[key] = (self._clock() + ttl, answer)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._settings.cache_entries:
-            self._entries.popitem(last=False)
 
     def _from_store(self, key: tuple[str, str]) -> tuple[DnsAnswer, float] | None:
         """The stored answer and the seconds it has left; None for a miss or an entry that

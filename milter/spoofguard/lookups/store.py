@@ -16,7 +16,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from .lru import ExpiringLru
 from .ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -72,37 +72,19 @@ class MemoryStore:
 
     def __init__(self, max_entries: int = 200_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = "memory"
-        self._max = max(1, max_entries)
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: ExpiringLru[str, bytes] = ExpiringLru(max_entries, clock)
 
     def get(self, key: str) -> bytes | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+        return self._entries.get(key)
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (self._clock() + ttl, bytes(value))
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        self._entries.put(key, bytes(value), ttl)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def close(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 class SqliteStore:
