@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "milter")]
 
+from milter_load import WORDS, sentence  # noqa: E402  (bench/milter_load.py: the same business prose)
+
 from spoofguard import config  # noqa: E402
 from spoofguard.checks.content import ContentCheck, ContentSettings  # noqa: E402
 from spoofguard.content.crypto import find_addresses  # noqa: E402
@@ -32,14 +34,6 @@ from spoofguard.rules import Rule, load_rule_files  # noqa: E402
 from spoofguard.text import normalize  # noqa: E402
 from spoofguard.verdict import SignalKind  # noqa: E402
 
-WORDS = (
-    "the a to of and in for on with at by from as is are was be will can we you our your "
-    "please invoice order delivery meeting report quarterly budget project team client account "
-    "payment schedule review update attached document contract proposal shipment customer "
-    "support request thanks regards monday tuesday friday week month deadline agenda notes "
-    "office call confirm available next new all this that it have has had would could should "
-    "hours days price total amount due received sent send follow up question answer draft"
-).split()
 NEWS_WORDS = (
     "breaking news weekly digest top stories market bitcoin prices rally sale offer discount "
     "free shipping subscribe unsubscribe view in browser read more event webinar register "
@@ -61,12 +55,8 @@ class Mail:
     raw: bytes | None = None  # the message as stored, for a corpus read from disk
 
 
-def sentence(rng: random.Random, words: list[str], low: int = 6, high: int = 18) -> str:
-    return " ".join(rng.choice(words) for _ in range(rng.randint(low, high))).capitalize() + "."
-
-
 def business(rng: random.Random) -> tuple[str, str]:
-    paragraphs = [" ".join(sentence(rng, WORDS) for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(2, 8))]
+    paragraphs = [" ".join(sentence(rng, WORDS, 6, 18) for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(2, 8))]
     return sentence(rng, WORDS, 3, 7), "Hello,\n\n" + "\n\n".join(paragraphs) + "\n\nBest regards,\nAlex"
 
 
@@ -75,7 +65,7 @@ def newsletter(rng: random.Random) -> tuple[str, str]:
     items = []
     for i in range(rng.randint(6, 20)):
         items.append(
-            f"## {sentence(rng, NEWS_WORDS, 3, 6)}\n{' '.join(sentence(rng, vocabulary) for _ in range(3))}\n"
+            f"## {sentence(rng, NEWS_WORDS, 3, 6)}\n{' '.join(sentence(rng, vocabulary, 6, 18) for _ in range(3))}\n"
             f"Read more: https://news.example.com/{i}/{rng.getrandbits(48):x}?utm_source=digest"
         )
     footer = "You receive this because you subscribed. Unsubscribe: https://news.example.com/u/" + f"{rng.getrandbits(64):x}"

@@ -23,6 +23,7 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 import milter_load  # noqa: E402
 import run_bench  # noqa: E402
+from procstats import peak_rss_mb  # noqa: E402
 from tests.support.dns_server import LoopbackDNS  # noqa: E402
 from tests.support.milter_process import free_port  # noqa: E402
 from tests.support.rdap_server import LoopbackRDAP  # noqa: E402
@@ -52,13 +53,13 @@ def main() -> int:
         try:
             address = milter_load.parse_target(f"inet:{port}@127.0.0.1")
             milter_load.run_session(address, milter_load.generate(1, 7)[0], "WARM0", 60)
-            idle = run_bench.peak_rss_mb(target.pids())
+            idle = peak_rss_mb(target.pids())
             started = time.monotonic()
             with ThreadPoolExecutor(args.concurrency) as pool:
                 outcomes = list(pool.map(lambda item: milter_load.run_session(address, item[1], f"BIG{item[0]}", 300),
                                          enumerate(mails)))
             elapsed = time.monotonic() - started
-            peak = run_bench.peak_rss_mb(target.pids())
+            peak = peak_rss_mb(target.pids())
         finally:
             target.stop()
     errors = [o.error for o in outcomes if o.error]

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,9 +47,11 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "milter"), str(BENCH), str(BENCH / "rspamd")]
 
 import milter_load  # noqa: E402
+from procstats import cpu_seconds, peak_rss_mb, process_tree  # noqa: E402
 from run import RspamdTarget, rspamd_version  # noqa: E402  (bench/rspamd/run.py)
 from tests.support.dns_server import LoopbackDNS  # noqa: E402
 from tests.support.milter_process import free_port, loopback_config, toml_text  # noqa: E402
+from tests.support.processes import terminate  # noqa: E402
 from tests.support.rdap_server import LoopbackRDAP  # noqa: E402
 
 from spoofguard.auth.domains import organizational_domain  # noqa: E402
@@ -109,51 +110,6 @@ class Results:
         return [r for r in self.runs if r.target == target and r.concurrency == concurrency]
 
 
-# -- /proc ------------------------------------------------------------------------------
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every live descendant (rspamd's workers, anything a milter forks)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                todo.extend(int(c) for c in children.read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """utime+stime of the processes (each counts all its threads), in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / ticks
-
-
-def peak_rss_mb(pids: Iterable[int]) -> float:
-    """Sum of VmHWM (each process's peak resident set) in MB."""
-    total_kb = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
-
-
 # -- targets ----------------------------------------------------------------------------
 
 
@@ -199,14 +155,8 @@ class ProcessTarget:
         return process_tree(self.proc.pid) if self.proc else []
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc, 20)
 
 
 # -- loopback DNS and RDAP for spoofguard -----------------------------------------------

@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from procstats import process_tree  # noqa: E402  (bench/procstats.py)
+
 #: Modules that use the network, and why each is off. Each gets ``enabled = false``.
 DISABLED_MODULES: dict[str, str] = {
     "rbl": "DNS block lists for IPs, received headers, URLs and emails (also the old SURBL)",
@@ -212,18 +215,7 @@ the helper compiled it) to say it loaded them. Compiled once per dbdir."""
 
     def pids(self) -> list[int]:
         """The main process and its workers (the proxy, the Hyperscan helper)."""
-        if self.proc is None:
-            return []
-        found, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            for task in Path(f"/proc/{pid}/task").glob("*/children"):
-                try:
-                    todo.extend(int(child) for child in task.read_text().split())
-                except OSError:
-                    continue
-        return found
+        return process_tree(self.proc.pid) if self.proc is not None else []
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

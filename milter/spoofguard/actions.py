@@ -124,8 +124,8 @@ def untagged_subject(message: Message, prefix: str) -> ChangeHeader | None:
 
 
 def _strip_tags(raw: str, decoded: str, prefix: str) -> tuple[str, int]:
-    """The raw Subject without its leading copies of the tag (in any case), and how many
-    there were. A tag inside an RFC 2047 encoded word is found through the decoded text;
+    """The raw Subject without its leading copies of the tag (in any case, never empty),
+    and how many there were. A tag inside an RFC 2047 encoded word is found through the decoded text;
     the rest is then re-encoded."""
     tag = prefix.strip().lower()
     text = clean(raw)
@@ -133,7 +133,7 @@ def _strip_tags(raw: str, decoded: str, prefix: str) -> tuple[str, int]:
     if encoded:
         text = clean(decoded)
     tags = 0
-    while tag and text.lower().startswith(tag):
+    while text.lower().startswith(tag):
         text = text[len(tag):].lstrip()
         tags += 1
     if not tags:

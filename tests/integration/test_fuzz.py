@@ -13,9 +13,12 @@ from spoofguard.assembly import build_analyzer
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Envelope, Message
 from spoofguard.verdict import Verdict
+from tests.support.bench_scripts import bench_module
 from tests.support.dns_server import LoopbackDNS
 from tests.support.hostile import hostile_messages
 from tests.support.milter_process import MilterProcess
+
+MESSAGE_SIZE_LIMIT = 10_240_000  # Postfix's default message_size_limit
 
 
 def test_ten_thousand_hostile_messages_each_get_a_verdict_and_no_check_crashes() -> None:
@@ -37,16 +40,7 @@ def test_ten_thousand_hostile_messages_each_get_a_verdict_and_no_check_crashes()
 
 
 def test_two_hundred_hostile_messages_through_the_live_milter() -> None:
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "milter_load.py"
-    spec = importlib.util.spec_from_file_location("milter_load", path)
-    assert spec is not None and spec.loader is not None
-    load = importlib.util.module_from_spec(spec)
-    sys.modules["milter_load"] = load
-    spec.loader.exec_module(load)
+    load = bench_module("milter_load")
 
     template = load.generate(1, 3)[0]
     with LoopbackDNS() as dns, MilterProcess({
@@ -67,7 +61,7 @@ def test_two_hundred_hostile_messages_through_the_live_milter() -> None:
             outcomes.append(load.run_session(target, mail, f"FUZZ{number}", 60))
         elapsed = time.monotonic() - started
         alive = milter.proc is not None and milter.proc.poll() is None
-        peak_mb = peak_rss_mb(milter.proc.pid) if alive and milter.proc is not None else 0.0
+        peak_mb = bench_module("procstats").peak_rss_mb([milter.proc.pid]) if alive and milter.proc is not None else 0.0
         logged = "\n".join(milter.verdict_lines())
     errors = [o.error for o in outcomes if o.error]
     assert errors == [] and alive
@@ -77,13 +71,3 @@ def test_two_hundred_hostile_messages_through_the_live_milter() -> None:
     print(f"200 hostile messages through the live milter in {elapsed:.0f} s, milter peak RSS {peak_mb:.0f} MB")
 
 
-MESSAGE_SIZE_LIMIT = 10_240_000
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's high-water mark of resident memory (VmHWM), in MB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM for process {pid}")

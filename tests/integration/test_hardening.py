@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.messages import BENIGN, make_message
 from tests.support.milter_process import MilterProcess, loopback_config, toml_text
+from tests.support.processes import terminate
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ("spoofguard.service", "spoofguard-digest.service", "spoofguard-update-bootstrap.service")
@@ -129,9 +129,4 @@ def test_unix_socket_is_for_the_mta_group_only(dns: LoopbackDNS, tmp_path: Path)
         mode = stat.S_IMODE(socket_path.stat().st_mode)
         assert mode & 0o007 == 0 and mode & 0o060 == 0o060, oct(mode)  # group connects, others cannot
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc, 15)

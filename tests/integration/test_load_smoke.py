@@ -8,7 +8,6 @@ switched off must not be sent, and the generated mail must reach spoofguard's ve
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import struct
@@ -16,29 +15,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.bench_scripts import BENCH, bench_module
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.milter_process import MilterProcess, free_port
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 MESSAGES = 40
 FINAL = {"accept", "continue", "reject", "tempfail", "discard", "replycode"}
 STAGES = set("CHMRTLNB")
-
-
-def load_bench() -> ModuleType:
-    """bench/ is scripts, not a package: load the generator by path for the unit tests."""
-    spec = importlib.util.spec_from_file_location("milter_load", BENCH / "milter_load.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_load(target: str, *extra: str) -> dict[str, Any]:
@@ -137,7 +124,7 @@ def scripted_milter(server: socket.socket, reply: bytes, received: list[tuple[st
 
 
 def test_session_honours_disabled_stages_no_reply_and_macro_lists() -> None:
-    bench = load_bench()
+    bench = bench_module("milter_load")
     mail = bench.generate(1, seed=7)[0]
     # Headers and body off, connect no-reply, and only {client_addr} wanted at connect.
     protocol = bench.P_NOHDRS | bench.P_NOBODY | bench.P_NR_CONN | bench.P_NOHELO
@@ -158,7 +145,7 @@ def test_session_honours_disabled_stages_no_reply_and_macro_lists() -> None:
 
 
 def test_negotiation_reply_with_macro_lists_is_parsed() -> None:
-    bench = load_bench()
+    bench = bench_module("milter_load")
     data = struct.pack(">III", 6, 0x1FF, 0x77F) + struct.pack(">I", 2) + b"i {auth_authen}\0"
     negotiated = bench.parse_negotiation(data)
     assert negotiated.macros == {"M": ("i", "{auth_authen}")}

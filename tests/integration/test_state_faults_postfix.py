@@ -111,7 +111,7 @@ def recovered(milter: MilterProcess, cache: str) -> Callable[[], bool]:
     """The log says ``cache`` works again after its last failure."""
     def check() -> bool:
         tail = milter.log().rsplit("unavailable, continuing without it", 1)[-1]
-        return f"{cache}" in tail and "is working again" in tail
+        return cache in tail and "is working again" in tail
     return check
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .dns_server import wait_until
+from .processes import terminate
 
 
 def free_port() -> int:
@@ -151,16 +152,7 @@ class MilterProcess:
             raise RuntimeError(f"no reload logged:\n{self.log()}")
 
     def stop(self, timeout: float = 10) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return terminate(self.proc, timeout) if self.proc is not None else None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.background import BackgroundServer
+
 RDAP_PREFIX = "/rdap/"
 
 
@@ -113,7 +115,7 @@ NOT_FOUND_BODY = json.dumps(
 )
 
 
-class LoopbackRDAP:
+class LoopbackRDAP(BackgroundServer):
     """Context manager: ``with LoopbackRDAP() as rdap: rdap.add_domain(...)``."""
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -125,22 +127,9 @@ class LoopbackRDAP:
         self._domains: dict[str, bytes] = {}
         self._files: dict[str, tuple[int, bytes]] = {}
         self._scripts: dict[str, deque[list[Any]]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="loopback-rdap", daemon=True,
-        )
-
-    def __enter__(self) -> LoopbackRDAP:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(2)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        server.daemon_threads = True
+        self._serve(server, "loopback-rdap")
 
     @property
     def url(self) -> str:

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .processes import terminate
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -76,12 +78,7 @@ class RedisServer:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process, 5)
         if process.stderr:
             process.stderr.close()
 

@@ -9,6 +9,8 @@ import socketserver
 import threading
 from collections import Counter
 
+from tests.support.background import BackgroundServer
+
 # Swedish Internet Foundation (.se), the layout its port-43 service uses.
 SE_HEADER = """\
 # Copyright (c) 1997- The Swedish Internet Foundation.
@@ -89,7 +91,7 @@ def de_free(domain: str) -> str:
     return f"Domain: {domain}\nStatus: free\n"
 
 
-class LoopbackWHOIS:
+class LoopbackWHOIS(BackgroundServer):
     """Context manager: ``with LoopbackWHOIS() as whois: whois.add("x.se", text)``."""
 
     def __init__(self, default: str = "No match for domain.\n") -> None:
@@ -117,21 +119,7 @@ class LoopbackWHOIS:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="loopback-whois", daemon=True,
-        )
-
-    def __enter__(self) -> LoopbackWHOIS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(2)
+        self._serve(Server(("127.0.0.1", 0), Handler), "loopback-whois")
 
     def add(self, domain: str, text: str) -> None:
         with self._lock:

@@ -1,0 +1,49 @@
+"""What a server process costs, read from /proc: its process tree, CPU time and peak
+resident memory. Used by the benchmark runner and by the tests that bound memory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (rspamd's workers, anything a milter forks)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in children.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def _read(pid: int, name: str) -> str | None:
+    """/proc/PID/NAME, or None for a process that has gone."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """utime+stime of the processes (each counts all its threads), in seconds."""
+    total = 0
+    for stat in filter(None, (_read(pid, "stat") for pid in pids)):
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pids: Iterable[int]) -> float:
+    """Sum of VmHWM (each process's peak resident set) in MB."""
+    total_kb = 0
+    for status in filter(None, (_read(pid, "status") for pid in pids)):
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
