@@ -13,7 +13,7 @@ from enum import StrEnum
 from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
 from .headers import clean, header_value
 from .message import Message
-from .verdict import Action, Verdict
+from .verdict import UNSCANNED_TEXT, Action, Verdict
 
 SCORE_HEADER = "X-Spoofguard-Score"
 REPORT_HEADER = "X-Spoofguard-Report"
@@ -59,7 +59,7 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
     changes: list[HeaderEdit] = list(remove_forged_headers(message))
     changes.extend(verdict.edits)
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
-    if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded:
+    if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded or verdict.unscanned:
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
     if verdict.action in (Action.TAG, Action.QUARANTINE):
         subject = tagged_subject(message, settings.subject_prefix)
@@ -85,8 +85,8 @@ def report_text(verdict: Verdict) -> str:
         detail = signal.detail if len(signal.detail) <= MAX_DETAIL else signal.detail[: MAX_DETAIL - 1] + "…"
         label = "error" if signal.score == 0 else f"{signal.score:+.1f}"
         parts.append(f"{signal.name}={label} {detail}")
-    if verdict.truncated:
-        parts.append(f"scanned first {verdict.scanned_bytes} body bytes only")
+    if verdict.unscanned and not any(s.name == UNSCANNED_TEXT for s in verdict.moving_signals):
+        parts.append(f"{UNSCANNED_TEXT}=+0.0 {verdict.unscanned[:MAX_DETAIL]}")  # weight 0: still said
     return "; ".join(parts)
 
 

@@ -21,6 +21,7 @@ from .auth.domains import load_domain_list, organizational_domain
 from .checks import Check
 from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
+from .content.extract import TextLimits
 from .checks.domain_age import AgeGrade, DomainAgeCheck, DomainAgeSettings
 from .checks.impersonation import ImpersonationCheck, ImpersonationSettings
 from .checks.ip_reputation import IpReputationCheck, IpReputationSettings
@@ -124,7 +125,9 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
         rules = load_rule_files(settings.rule_files())
         try:
             checks.append(ContentCheck(rules, ContentSettings(
-                content.co_occurrence_bonus, content.evasion_weight, content.crypto_address_weight, content.engine)))
+                content.co_occurrence_bonus, content.evasion_weight, content.crypto_address_weight, content.engine,
+                content.unscanned_text_weight,
+                TextLimits(content.max_text, content.read_pdf, pdf_timeout=content.pdf_timeout))))
         except RuntimeError as exc:  # engine = "hyperscan" where it is not installed
             raise ConfigError(settings.path, "checks.content.engine", str(exc)) from None
     ipr = settings.checks.ip_reputation

@@ -263,7 +263,7 @@ def _check(args: argparse.Namespace) -> int:
         mail_from=args.mail_from,
         rcpts=list(args.rcpt),
     )
-    message = Message.from_bytes(data, envelope, scan_cap=settings.analysis.scan_cap)
+    message = Message.from_bytes(data, envelope, settings.analysis.body_limits())
     if envelope.mail_from is None:
         return_path = message.header("Return-Path")
         envelope.mail_from = strip_brackets(return_path) if return_path else None
@@ -311,8 +311,8 @@ def _print_table(path: str, verdict: Verdict, quarantine_reason: str | None) -> 
     console.print(f"reason: {verdict.reason}", markup=False, highlight=False)
     if quarantine_reason:
         console.print(f"quarantine reason: {quarantine_reason}", markup=False, highlight=False)
-    if verdict.truncated:
-        console.print(f"scanned the first {verdict.scanned_bytes} body bytes only")
+    if verdict.unscanned:
+        console.print(verdict.unscanned, markup=False, highlight=False)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 from .checks.auth import VERIFY_MODES, AuthWeights
 from .checks.impersonation import ImpersonationWeights
 from .errors import ConfigError
+from .message import BodyLimits
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 PACKAGED_CONFIG = PACKAGE_DATA / "spoofguard.toml"
@@ -83,10 +84,15 @@ class MilterSection:
 
 @dataclass(frozen=True)
 class AnalysisSection:
-    scan_cap: int = field(default=2 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
+    body_in_memory: int = field(default=2 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
+    max_body: int = field(default=64 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
+    spool_dir: str = ""  # "" : the system's temporary directory
     budget: float = field(default=5.0, metadata=_check(_positive))
     lookup_timeout: float = field(default=2.0, metadata=_check(_positive))
     lookup_workers: int = field(default=32, metadata=_check(lambda v: None if 1 <= v <= 1024 else "must be between 1 and 1024"))
+
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(self.body_in_memory, self.max_body, self.spool_dir or None)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,10 @@ class ContentSection:
     evasion_weight: float = field(default=1.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     crypto_address_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     engine: str = field(default="auto", metadata=_check(_one_of("auto", "python", "hyperscan")))
+    max_text: int = field(default=1_000_000, metadata=_check(lambda v: None if v >= 1000 else "must be at least 1000 characters"))
+    unscanned_text_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    read_pdf: bool = True
+    pdf_timeout: float = field(default=5.0, metadata=_check(_positive))
 
 
 def _zone(v: str) -> str | None:
@@ -379,6 +389,13 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     return settings
 
 
+# Keys that are gone, and what replaced them: an upgrade names the fix, not just the error.
+_RENAMED = {
+    "analysis.scan_cap": "no longer exists: every text part is read wherever it sits; "
+    "use analysis.body_in_memory (bytes kept in memory) and checks.content.max_text",
+}
+
+
 def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any] | None = None) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(path, prefix.rstrip("."), "must be a table")
@@ -386,7 +403,8 @@ def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any
     known = {f.name: f for f in fields(cls) if not (preset and f.name in preset)}
     for key in table:
         if key not in known:
-            raise ConfigError(path, prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+            hint = _RENAMED.get(prefix + key)
+            raise ConfigError(path, prefix + key, hint or f"unknown key (known: {', '.join(sorted(known))})")
     values: dict[str, Any] = dict(preset or {})
     for name, spec in known.items():
         key = prefix + name

@@ -46,15 +46,6 @@ class Analyzer:
             begun = time.perf_counter()
             signals.extend(self._run_check(check, message, lookups))
             timings.append((check.name, (time.perf_counter() - begun) * 1000))
-        if message.truncated:
-            signals.append(
-                Signal(
-                    "message.truncated",
-                    0.0,
-                    f"scanned the first {message.scanned_bytes} of {message.body_size} body "
-                    "bytes; the rest passed unscanned",
-                )
-            )
         decision = decide(self.policy, tuple(signals))
         action, intended = decision.action, None
         if self.policy.dry_run and action is not Action.ACCEPT:
@@ -65,8 +56,6 @@ class Analyzer:
             signals=tuple(signals),
             thresholds=self.policy.thresholds,
             reason=decision.reason,
-            scanned_bytes=message.scanned_bytes,
-            truncated=message.truncated,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             dry_run=self.policy.dry_run,
             intended_action=intended,

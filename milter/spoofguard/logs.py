@@ -90,8 +90,6 @@ def verdict_fields(message: Message, verdict: Verdict, elapsed_ms: float) -> lis
     if verdict.intended_action:
         fields.append(("dry_run_action", verdict.intended_action.value))
     fields += [("signals", signals or "none"), ("reason", verdict.reason), ("elapsed_ms", f"{elapsed_ms:.1f}")]
-    if verdict.truncated:
-        fields.append(("scanned_bytes", verdict.scanned_bytes))
     return fields
 
 

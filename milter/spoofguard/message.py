@@ -6,24 +6,21 @@ so the milter, the CLI and the tests analyse exactly the same thing.
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import functools
+import mmap
 import re
+import tempfile
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.message import Message as EmailPart
-from email.parser import BytesParser
-from functools import cached_property
 
 from .edits import HeaderEdit
 
-DEFAULT_SCAN_CAP = 2 * 1024 * 1024
+DEFAULT_IN_MEMORY = 2 * 1024 * 1024
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
-_PARSER = BytesParser(policy=email.policy.default)
-# compat32 leaves header values as strings: walking the MIME tree this way does not run the
-# default policy's structured header parser on every Content-Type lookup, which otherwise
-# costs more than everything else the content check does.
-_STRUCTURE_PARSER = BytesParser(policy=email.policy.compat32)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_END = re.compile(r"\r?\n")
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except colon
@@ -55,33 +52,116 @@ class Envelope:
     auth_user: str | None = None  # SMTP AUTH (SASL) login: a submission, not inbound mail
 
 
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How much of a body is kept, and where.
+
+    ``in_memory`` bytes stay in memory (signatures are verified over bodies up to this
+    size); the rest is spooled to an unlinked temporary file in ``spool_dir`` (the system
+    default when None), so the content scan reads text wherever it sits in the message.
+    Past ``max_body`` bytes are counted, never kept: the MTA's own size limit is normally
+    far lower.
+    """
+
+    in_memory: int = DEFAULT_IN_MEMORY
+    max_body: int = DEFAULT_MAX_BODY
+    spool_dir: str | None = None
+
+
+class BodySpool:
+    """Body bytes in memory up to a threshold, then in an unlinked temporary file.
+
+    Hand-written rather than ``tempfile.SpooledTemporaryFile``: that one moves its memory
+    buffer into the file on rollover, where signature checks still want the head in memory,
+    and it offers no zero-copy view to search boundaries in.
+    """
+
+    def __init__(self, limits: BodyLimits) -> None:
+        self.limits = limits
+        self.head = bytearray()
+        self.size = 0  # every byte received
+        self.kept = 0  # bytes stored, in memory and in the file
+        self._file: typing.IO[bytes] | None = None
+        self.failed = False  # the spool file could not be written
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.limits.max_body - self.kept
+        if room <= 0 or not chunk or self.failed:
+            return
+        chunk = chunk[:room]
+        self.kept += len(chunk)
+        head_room = max(self.limits.in_memory - len(self.head), 0)
+        if head_room:
+            self.head += chunk[:head_room]
+        if len(chunk) <= head_room:
+            return
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(dir=self.limits.spool_dir)
+                self._file.write(self.head)
+            self._file.write(chunk[head_room:])
+        except OSError:
+            # A full or unwritable spool directory costs the scan the rest of the body,
+            # never the message: what is in memory is still read, the rest is "unread".
+            self.close()
+            self.failed = True
+            self.kept = len(self.head)
+
+    @property
+    def spooled(self) -> bool:
+        return self._file is not None
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[bytes | bytearray | mmap.mmap]:
+        """Every kept byte as one searchable, sliceable buffer (the file mapped, not read)."""
+        if self._file is None:
+            yield self.head
+            return
+        self._file.flush()
+        mapped = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield mapped
+        finally:
+            mapped.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 @dataclass(eq=False)
 class Message:
-    """Envelope, headers in order, and the body up to the scan cap.
+    """Envelope, headers in order, and the body within ``limits``.
 
-    Body bytes past ``scan_cap`` are counted but never kept: they pass through the MTA
-    untouched and unscanned, and ``truncated`` says so.
+    The first ``limits.in_memory`` body bytes are in memory (``body``); the rest up to
+    ``limits.max_body`` is spooled (``body_view``); bytes past that are counted, never
+    kept, and ``truncated`` says so.
     """
 
     envelope: Envelope = field(default_factory=Envelope)
     headers: list[Header] = field(default_factory=list)
-    scan_cap: int = DEFAULT_SCAN_CAP
-    body_size: int = 0
-    _body: bytearray = field(default_factory=bytearray, repr=False)
+    limits: BodyLimits = field(default_factory=BodyLimits)
+    _spool: BodySpool | None = field(default=None, repr=False)
     # Findings one check leaves for another (the authentication summary the impersonation
     # check reads) and header edits checks ask for; both belong to this message only.
     notes: dict[str, object] = field(default_factory=dict, repr=False)
     edits: list[HeaderEdit] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._spool is None:
+            self._spool = BodySpool(self.limits)
 
     @classmethod
     def from_bytes(
         cls,
         data: bytes,
         envelope: Envelope | None = None,
-        scan_cap: int = DEFAULT_SCAN_CAP,
+        limits: BodyLimits | None = None,
     ) -> Message:
         """Build from a whole RFC 5322 message (an ``.eml`` file or stdin)."""
-        message = cls(envelope=envelope or Envelope(), scan_cap=scan_cap)
+        message = cls(envelope=envelope or Envelope(), limits=limits or BodyLimits())
         head, body = split_head_body(data)
         for name, raw in iter_raw_headers(head):
             message.add_header(name, raw)
@@ -92,23 +172,44 @@ class Message:
         self.headers.append(Header(name, raw))
 
     def add_body(self, chunk: bytes) -> None:
-        """Keep bytes only up to the scan cap; count all of them."""
-        room = self.scan_cap - len(self._body)
-        if room > 0:
-            self._body += chunk[:room]
-        self.body_size += len(chunk)
+        self.spool.write(chunk)
+
+    @property
+    def spool(self) -> BodySpool:
+        assert self._spool is not None
+        return self._spool
+
+    def body_view(self) -> contextlib.AbstractContextManager[bytes | bytearray | mmap.mmap]:
+        """Every kept body byte, in memory or mapped from the spool file."""
+        return self.spool.view()
+
+    def close(self) -> None:
+        """Drop the spool file now rather than when the message is garbage-collected."""
+        self.spool.close()
 
     @property
     def body(self) -> bytes:
-        return bytes(self._body)
+        """The body bytes held in memory (all of it unless ``beyond_memory``)."""
+        return bytes(self.spool.head)
+
+    @property
+    def body_size(self) -> int:
+        return self.spool.size
 
     @property
     def scanned_bytes(self) -> int:
-        return len(self._body)
+        """Body bytes kept for the content scan."""
+        return self.spool.kept
 
     @property
     def truncated(self) -> bool:
-        return self.body_size > len(self._body)
+        """Body bytes past ``limits.max_body`` were dropped unread."""
+        return self.spool.size > self.spool.kept
+
+    @property
+    def beyond_memory(self) -> bool:
+        """The body is longer than what is held in memory: too long to hash for signatures."""
+        return self.spool.size > len(self.spool.head)
 
     def header(self, name: str) -> str | None:
         """Decoded value of the first header called ``name`` (case-insensitive)."""
@@ -129,28 +230,16 @@ class Message:
         return indexed
 
     def raw_bytes(self) -> bytes:
-        """Header section and scanned body as wire bytes, for signature verification."""
-        head = "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers)
-        return head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self._body)
+        """Header section and in-memory body as wire bytes, for signature verification."""
+        return self.raw_head() + b"\r\n" + bytes(self.spool.head)
+
+    def raw_head(self) -> bytes:
+        """The header section as wire bytes (CRLF line ends), without the blank line."""
+        return "".join(f"{h.name}: {_unfold_for_reparse(h.raw)}\r\n" for h in self.headers).encode("utf-8", "surrogateescape")
 
     def header_all(self, name: str) -> list[Header]:
         wanted = name.lower()
         return [h for h in self.headers if h.name.lower() == wanted]
-
-    @cached_property
-    def parsed(self) -> EmailMessage:
-        """The message parsed by the stdlib ``email`` package (policy ``default``).
-
-        Parsed once, on first use, from the scanned bytes only.
-        """
-        parsed: EmailMessage = _PARSER.parsebytes(self.raw_bytes())
-        return parsed
-
-    @cached_property
-    def structure(self) -> EmailPart:
-        """The MIME tree for walking parts and decoding payloads (policy ``compat32``):
-        header values stay raw strings, so callers decode only the headers they read."""
-        return _STRUCTURE_PARSER.parsebytes(self.raw_bytes())
 
 
 def decode_header_value(name: str, raw: str) -> str:

@@ -137,7 +137,7 @@ def analyze_item(item: Item) -> dict[str, Any]:
     runtime = _runtime
     assert runtime is not None, "worker not initialised"
     try:
-        message = Message.from_bytes(item.data, scan_cap=runtime.settings.analysis.scan_cap)
+        message = Message.from_bytes(item.data, limits=runtime.settings.analysis.body_limits())
         message.envelope = envelope_of(message)
         session = runtime.new_session()
         for stage in Stage:

@@ -72,7 +72,7 @@ class SpoofguardMilter(Milter.Base):
         env = self.connection
         envelope = Envelope(env.client_ip, env.client_name, env.helo, strip_brackets(mailfrom),
                             auth_user=self._macro("{auth_authen}"))
-        self.message = Message(envelope=envelope, scan_cap=self.runtime.settings.analysis.scan_cap)
+        self.message = Message(envelope=envelope, limits=self.runtime.settings.analysis.body_limits())
         if self.session is None:
             self.session = self.runtime.new_session()
         else:
@@ -101,17 +101,23 @@ class SpoofguardMilter(Milter.Base):
     @Milter.noreply
     def body(self, chunk: bytes) -> int:
         if self.message is not None:
-            self.message.add_body(chunk)  # bytes past the scan cap are counted, not kept
+            self.message.add_body(chunk)  # past analysis.max_body bytes are counted, not kept
         return Milter.CONTINUE
 
     def abort(self) -> int:
-        self.message = None
+        self._drop_message()
         return Milter.CONTINUE
 
     def close(self) -> int:
-        self.message = None
+        self._drop_message()
         self.session = None
         return Milter.CONTINUE
+
+    def _drop_message(self) -> None:
+        """Forget the transaction; its spool file goes now, not at garbage collection."""
+        if self.message is not None:
+            self.message.close()
+        self.message = None
 
     # -- the one answer ---------------------------------------------------------------
 
@@ -137,7 +143,7 @@ class SpoofguardMilter(Milter.Base):
                 self.metrics.observe(verdict)
             except Exception:  # metrics must never cost a message
                 log.exception("could not record metrics")
-        self.message = None
+        self._drop_message()
         return result
 
     def _apply(self, p: Plan) -> int:

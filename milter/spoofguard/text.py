@@ -8,21 +8,14 @@ replacement characters.
 
 from __future__ import annotations
 
-from email.message import Message as EmailPart
-
-from .content.extract import decode_part, extract, html_to_text
+from .content.extract import extract, html_to_text
 from .content.normalize import normalize
 from .message import Message
 
-__all__ = ["html_to_text", "message_text", "normalize", "part_text"]
+__all__ = ["html_to_text", "message_text", "normalize"]
 
 
 def message_text(message: Message) -> str:
     """Subject, display names and every text part, in reading order."""
     extracted = extract(message)
     return "\n".join((extracted.subject, extracted.names, extracted.body))
-
-
-def part_text(part: EmailPart) -> str:
-    """Decode a leaf part's payload, replacing what will not decode."""
-    return decode_part(part)[0]

@@ -17,6 +17,9 @@ class SignalKind(StrEnum):
     ERROR = "error"  # a check could not give an answer
 
 
+UNSCANNED_TEXT = "message.unscanned_text"
+
+
 class Action(StrEnum):
     ACCEPT = "accept"
     TAG = "tag"
@@ -83,8 +86,6 @@ class Verdict:
     signals: tuple[Signal, ...]
     thresholds: Thresholds
     reason: str
-    scanned_bytes: int = 0
-    truncated: bool = False
     elapsed_ms: float = 0.0
     dry_run: bool = False
     intended_action: Action | None = None  # what would have happened outside dry run
@@ -100,6 +101,11 @@ class Verdict:
     def moving_signals(self) -> tuple[Signal, ...]:
         """Signals that moved the score or that report a failure."""
         return tuple(s for s in self.signals if s.score != 0 or s.kind is SignalKind.ERROR)
+
+    @property
+    def unscanned(self) -> str:
+        """What text the scan left unread ("" when it read everything)."""
+        return next((s.detail for s in self.signals if s.name == UNSCANNED_TEXT), "")
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -123,8 +129,7 @@ class Verdict:
             "dry_run": self.dry_run,
             "intended_action": self.intended_action.value if self.intended_action else None,
             "degraded": self.degraded,
-            "scanned_bytes": self.scanned_bytes,
-            "truncated": self.truncated,
+            "unscanned": self.unscanned,
             "elapsed_ms": round(self.elapsed_ms, 2),
             "categories": list(self.categories),
             "signals": [

@@ -149,10 +149,12 @@ def test_report_lists_every_moving_signal_with_score_and_detail() -> None:
     assert all(len(line) <= 78 for line in (f"{REPORT_HEADER}: " + report).split("\n\t"))
 
 
-def test_report_says_when_the_body_was_only_partly_scanned() -> None:
-    verdict = verdict_for((THREAT,), scanned_bytes=1024, truncated=True)
+def test_report_names_text_left_unread_even_on_accepted_mail() -> None:
+    unread = Signal("message.unscanned_text", 0.0, "text left unread: the rest of text/plain part (5000 bytes)")
+    verdict = verdict_for((unread,))
+    assert verdict.action is Action.ACCEPT
     (report,) = added(plan(verdict, make_message(("Subject", "s")), SETTINGS), REPORT_HEADER)
-    assert "scanned first 1024 body bytes only" in unfold(report)
+    assert "text left unread: the rest of text/plain part (5000 bytes)" in unfold(report)
 
 
 def test_report_shortens_a_huge_detail_and_stays_7bit() -> None:

@@ -36,7 +36,9 @@ def test_packaged_default_config_loads_with_documented_defaults() -> None:
     assert settings.policy.on_error == "accept"
     assert settings.policy.require_content_and_sender_risk is True
     assert settings.milter.socket == "inet:8895@127.0.0.1"
-    assert settings.analysis.scan_cap == 2 * 1024 * 1024
+    assert settings.analysis.body_in_memory == 2 * 1024 * 1024
+    assert settings.checks.content.max_text == 1_000_000
+    assert settings.checks.content.unscanned_text_weight == 2.0
     files = settings.rule_files()
     assert files, "the packaged config must ship rule files"
     assert all(f.is_file() for f in files)
@@ -84,8 +86,11 @@ ERROR_CASES = [
     ("[policy]\ntagg = 3\n", "policy.tagg", "unknown key"),
     ("[checks.content]\nbonus = 1\n", "checks.content.bonus", "unknown key"),
     ('[policy]\ntag = "4"\n', "policy.tag", "must be a number, got a string"),
-    ('[analysis]\nscan_cap = "2M"\n', "analysis.scan_cap", "must be an integer, got a string"),
-    ("[analysis]\nscan_cap = 4096.5\n", "analysis.scan_cap", "must be an integer, got a number"),
+    ('[analysis]\nbody_in_memory = "2M"\n', "analysis.body_in_memory", "must be an integer, got a string"),
+    ("[analysis]\nmax_body = 4096.5\n", "analysis.max_body", "must be an integer, got a number"),
+    ("[analysis]\nscan_cap = 2097152\n", "analysis.scan_cap", "use analysis.body_in_memory"),
+    ("[checks.content]\nmax_text = 10\n", "checks.content.max_text", "at least 1000"),
+    ("[checks.content]\nunscanned_text_weight = -1\n", "checks.content.unscanned_text_weight", "not be negative"),
     ("[policy]\ndry_run = 1\n", "policy.dry_run", "must be true or false, got an integer"),
     ('[policy]\nreject_enabled = "yes"\n', "policy.reject_enabled", "must be true or false"),
     ("[policy]\ntag = true\n", "policy.tag", "must be a number, got a boolean"),
@@ -105,7 +110,7 @@ ERROR_CASES = [
     ('[checks.ip_reputation]\nallow = ["example.org"]\n', "checks.ip_reputation.allow", "not an IP network"),
     ('[dns]\nnameservers = ["dns.example"]\n', "dns.nameservers", "'dns.example' is not an IP address"),
     ('[dns]\nnameservers = ["10.0.0.0/8"]\n', "dns.nameservers", "not an IP address"),
-    ("[analysis]\nscan_cap = 1023\n", "analysis.scan_cap", "at least 1024"),
+    ("[analysis]\nbody_in_memory = 1023\n", "analysis.body_in_memory", "at least 1024"),
     ('[policy]\non_error = "drop"\n', "policy.on_error", "must be one of: accept, tempfail"),
     ("[analysis]\nbudget = 0\n", "analysis.budget", "greater than 0"),
     ("[analysis]\nlookup_workers = 0\n", "analysis.lookup_workers", "between 1 and 1024"),

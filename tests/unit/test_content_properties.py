@@ -9,7 +9,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spoofguard.content.extract import ExtractedText, extract
+from spoofguard.content.extract import ExtractedText, TextLimits, extract
 from spoofguard.content.normalize import Folded, fold
 from spoofguard.message import Message
 
@@ -84,7 +84,7 @@ def _check(message: Message) -> None:
         folded = fold(text)
         assert isinstance(folded, Folded)
         text.encode("utf-8")
-    assert len(extracted.body) + len(extracted.hidden) <= 4 * message.scan_cap + 16
+    assert len(extracted.body) + len(extracted.hidden) <= TextLimits().max_text + 16
     assert time.perf_counter() - started < 2.0
 
 

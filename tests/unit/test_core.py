@@ -80,8 +80,8 @@ def session() -> LookupSession:
     return LookupSession(None, budget=5.0, default_timeout=2.0)
 
 
-def message(body: bytes = b"hello\r\n", scan_cap: int = 2 * 1024 * 1024) -> Message:
-    return Message.from_bytes(b"Subject: hi\r\nFrom: a@example.org\r\n\r\n" + body, scan_cap=scan_cap)
+def message(body: bytes = b"hello\r\n") -> Message:
+    return Message.from_bytes(b"Subject: hi\r\nFrom: a@example.org\r\n\r\n" + body)
 
 
 def threat(score: float = 6.0) -> Signal:
@@ -216,27 +216,6 @@ def test_dry_run_benign_message_has_no_intended_action() -> None:
     verdict = Analyzer([FixedCheck("content", [])], Policy(dry_run=True)).analyze(message(), session())
     assert verdict.action is Action.ACCEPT
     assert verdict.intended_action is None
-
-
-# -- truncation ------------------------------------------------------------------------------
-
-
-def test_truncated_message_gets_a_truncated_signal() -> None:
-    m = message(body=b"x" * 5000, scan_cap=1024)
-    verdict = Analyzer([FixedCheck("content", [])], Policy()).analyze(m, session())
-    truncated = [s for s in verdict.signals if s.name == "message.truncated"]
-    assert len(truncated) == 1
-    assert truncated[0].score == 0.0
-    assert "1024" in truncated[0].detail and str(m.body_size) in truncated[0].detail
-    assert verdict.truncated is True
-    assert verdict.scanned_bytes == 1024
-    assert verdict.action is Action.ACCEPT
-
-
-def test_whole_message_has_no_truncated_signal() -> None:
-    verdict = Analyzer([FixedCheck("content", [])], Policy()).analyze(message(), session())
-    assert all(s.name != "message.truncated" for s in verdict.signals)
-    assert verdict.truncated is False
 
 
 # -- failure_verdict ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import base64
 import quopri
 import time
 
-from spoofguard.content.extract import MAX_PARTS, ExtractedText, extract
+from spoofguard.content.extract import MAX_PARTS, ExtractedText, TextLimits, extract
 from spoofguard.message import Message
 from spoofguard.text import message_text
 
@@ -14,14 +14,13 @@ RUSSIAN = "Мы знаем, где вы живёте. Заплатите, или
 
 
 def eml(body: bytes, content_type: str = "text/plain; charset=utf-8", extra: bytes = b"",
-        subject: bytes = b"Hello", scan_cap: int | None = None) -> ExtractedText:
+        subject: bytes = b"Hello", limits: TextLimits | None = None) -> ExtractedText:
     data = (
         b"From: Sender <sender@example.org>\r\nTo: you@example.net\r\nSubject: " + subject
         + b"\r\nMIME-Version: 1.0\r\nContent-Type: " + content_type.encode() + b"\r\n"
         + extra + b"\r\n" + body
     )
-    message = Message.from_bytes(data) if scan_cap is None else Message.from_bytes(data, scan_cap=scan_cap)
-    return extract(message)
+    return extract(Message.from_bytes(data), limits)
 
 
 def multipart(*parts: bytes, kind: str = "mixed", boundary: str = "B") -> tuple[bytes, str]:
@@ -216,9 +215,10 @@ def test_many_parts_stop_at_the_limit() -> None:
     assert any(str(MAX_PARTS) in note for note in found.notes)
 
 
-def test_text_is_bounded_by_the_scan_cap() -> None:
-    found = eml(b"x" * 5000, scan_cap=1000)
-    assert len(found.body) <= 4 * 1000
+def test_text_is_bounded_by_max_text_and_the_rest_is_named_unread() -> None:
+    found = eml(b"x" * 5000, limits=TextLimits(max_text=1000))
+    assert len(found.subject) + len(found.names) + len(found.body) <= 1000
+    assert found.unread == ("the rest of text/plain part (5000 bytes)",)
 
 
 def test_nul_bytes_and_8bit_junk_in_headers() -> None:

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spoofguard.message import Envelope, Message
+from spoofguard.content.extract import extract
+from spoofguard.message import BodyLimits, Envelope, Message
 
 CRLF_MESSAGE = (
     b"Received: from a.example by mx.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
@@ -118,37 +119,51 @@ def test_lines_that_are_not_header_fields_are_skipped() -> None:
     assert [(h.name, h.raw) for h in message.headers] == [("Subject", "ok")]
 
 
-# -- scan cap ---------------------------------------------------------------------------
+# -- body spool ------------------------------------------------------------------------
 
 
-def test_body_past_scan_cap_is_counted_but_not_kept() -> None:
+def limits(in_memory: int = 1024, max_body: int = 1 << 20) -> BodyLimits:
+    return BodyLimits(in_memory=in_memory, max_body=max_body)
+
+
+def test_body_past_memory_is_spooled_and_read_whole() -> None:
     body = b"A" * 1024 + b"B" * 4000
-    message = Message.from_bytes(b"Subject: big\r\n\r\n" + body, scan_cap=1024)
-    assert message.body_size == len(body)
-    assert message.body == b"A" * 1024
-    assert message.scanned_bytes == 1024
-    assert message.truncated is True
-    assert b"B" not in bytes(message.parsed.get_payload(decode=True))
+    message = Message.from_bytes(b"Subject: big\r\n\r\n" + body, limits=limits())
+    assert message.body == b"A" * 1024  # what signatures are verified over
+    assert message.beyond_memory is True and message.spool.spooled is True
+    assert message.truncated is False  # nothing was dropped
+    with message.body_view() as view:
+        assert bytes(view[:]) == body
+    message.close()
 
 
-def test_body_exactly_at_scan_cap_is_not_truncated() -> None:
-    message = Message.from_bytes(b"Subject: x\r\n\r\n" + b"A" * 2048, scan_cap=2048)
-    assert message.body_size == 2048
-    assert message.truncated is False
+def test_body_exactly_in_memory_needs_no_spool_file() -> None:
+    message = Message.from_bytes(b"Subject: x\r\n\r\n" + b"A" * 1024, limits=limits())
+    assert message.beyond_memory is False and message.spool.spooled is False
 
 
-def test_chunks_from_the_milter_are_capped_across_calls() -> None:
-    message = Message(envelope=Envelope(client_ip="192.0.2.1"), scan_cap=1500)
+def test_chunks_past_max_body_are_counted_but_not_kept() -> None:
+    message = Message(envelope=Envelope(client_ip="192.0.2.1"), limits=limits(1000, 1500))
     for _ in range(4):
         message.add_body(b"x" * 1000)
     assert message.body_size == 4000
-    assert len(message.body) == 1500
+    assert message.scanned_bytes == 1500 and len(message.body) == 1000
     assert message.truncated is True
+    with message.body_view() as view:
+        assert len(view) == 1500
 
 
-def test_small_message_under_default_cap_is_kept_whole() -> None:
+def test_a_spool_directory_that_cannot_be_written_keeps_the_head_and_says_so(tmp_path) -> None:
+    missing = tmp_path / "gone"
+    message = Message(limits=BodyLimits(in_memory=1024, spool_dir=str(missing)))
+    message.add_body(b"A" * 3000)  # must not raise: the message is still judged
+    assert message.spool.failed is True
+    assert message.truncated is True and message.body == b"A" * 1024
+
+
+def test_small_message_under_default_limits_is_kept_whole() -> None:
     message = Message.from_bytes(CRLF_MESSAGE)
-    assert message.truncated is False
+    assert message.truncated is False and message.beyond_memory is False
     assert message.scanned_bytes == message.body_size
 
 
@@ -168,8 +183,7 @@ def test_message_without_blank_line_has_empty_body(data: bytes) -> None:
     if data:
         assert message.header("Subject") == "only headers"
         assert message.header("From") == "a@b"
-    parsed = message.parsed  # parsing a body-less message works too
-    assert parsed.get_payload() in ("", None)
+    assert extract(message).body == ""  # reading a body-less message works too
 
 
 # -- hostile header bytes ---------------------------------------------------------------
@@ -191,7 +205,7 @@ def test_nul_and_8bit_junk_in_headers_never_raise_and_keep_the_bytes() -> None:
         assert isinstance(header.value, str)
     # the original bytes survive a round trip through the raw value
     assert message.headers[0].raw.encode("utf-8", "surrogateescape") == b"\x00\xff\xfe\x80 pay now \x00"
-    assert "body" in message.parsed.get_content()
+    assert "body" in extract(message).body
 
 
 @settings(max_examples=300, deadline=None)
@@ -202,55 +216,18 @@ def test_arbitrary_header_bytes_never_raise(junk: bytes, body: bytes) -> None:
     for header in message.headers:
         assert isinstance(header.value, str)
     message.header("Subject")
-    assert message.parsed is not None  # must not raise either
+    assert isinstance(extract(message).body, str)  # must not raise either
 
 
-# -- parsed -------------------------------------------------------------------------------
+# -- read through extraction ------------------------------------------------------------
 
 
-def test_parsed_gives_the_text_parts() -> None:
-    data = (
-        b"From: a@example.org\r\n"
-        b"Subject: parts\r\n"
-        b"MIME-Version: 1.0\r\n"
-        b'Content-Type: multipart/alternative; boundary="BOUND"\r\n'
-        b"\r\n"
-        b"--BOUND\r\n"
-        b"Content-Type: text/plain; charset=utf-8\r\n"
-        b"Content-Transfer-Encoding: quoted-printable\r\n"
-        b"\r\n"
-        b"Plain caf=C3=A9 text\r\n"
-        b"--BOUND\r\n"
-        b"Content-Type: text/html; charset=utf-8\r\n"
-        b"\r\n"
-        b"<p>Html text</p>\r\n"
-        b"--BOUND--\r\n"
-    )
-    parsed = Message.from_bytes(data).parsed
-    assert parsed.is_multipart()
-    leaves = [p for p in parsed.walk() if not p.is_multipart()]
-    assert [p.get_content_type() for p in leaves] == ["text/plain", "text/html"]
-    assert "Plain café text" in leaves[0].get_content()
-    assert "<p>Html text</p>" in leaves[1].get_content()
-    assert parsed["Subject"] == "parts"
-
-
-def test_parsed_sees_only_the_scanned_bytes() -> None:
-    body = b"visible\r\n" + b"." * 2000 + b"HIDDEN-PAST-CAP"
-    message = Message.from_bytes(b"Content-Type: text/plain\r\n\r\n" + body, scan_cap=1024)
-    text = message.parsed.get_content()
-    assert "visible" in text
-    assert "HIDDEN-PAST-CAP" not in text
-
-
-def test_parsed_from_milter_headers_with_bare_lf_folding() -> None:
+def test_milter_headers_with_bare_lf_folding_still_give_the_charset() -> None:
     message = Message()
     message.add_header("Subject", "first\n\tsecond")
     message.add_header("Content-Type", "text/plain;\n charset=utf-8")
     message.add_body("héllo".encode())
-    parsed = message.parsed
-    assert parsed.get_content_charset() == "utf-8"
-    assert parsed.get_content().startswith("héllo")
+    assert extract(message).body.startswith("héllo")
     assert message.header("Subject") == "first\tsecond"
 
 

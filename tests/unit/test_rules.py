@@ -114,8 +114,8 @@ def test_max_score_covers_every_category_and_bonus() -> None:
     for rule in SHIPPED_RULES:
         best[rule.category] = max(best.get(rule.category, 0.0), rule.weight)
     best["extortion_payment"] = max(best["extortion_payment"], CHECK.settings.crypto_address_weight)
-    evasion = CHECK.settings.evasion_weight
-    assert CHECK.max_score == pytest.approx(sum(best.values()) + BONUS * (len(best) - 1) + evasion)
+    evasion, unread = CHECK.settings.evasion_weight, CHECK.settings.unscanned_text_weight
+    assert CHECK.max_score == pytest.approx(sum(best.values()) + BONUS * (len(best) - 1) + evasion + unread)
 
 
 def test_subject_and_display_name_are_scanned() -> None:
@@ -145,7 +145,7 @@ def test_base64_html_part_inside_multipart_is_scanned() -> None:
         b"--B\r\nContent-Type: text/plain\r\n\r\nPlease see the attachment.\r\n"
         b"--B\r\nContent-Type: text/html; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         + html
-        + b"--B\r\nContent-Type: application/octet-stream\r\n\r\nWe will hurt your family\r\n--B--\r\n"
+        + b"--B\r\nContent-Type: image/png\r\n\r\nWe will hurt your family\r\n--B--\r\n"
     )
     signals = scan(eml(body, content_type='multipart/mixed; boundary="B"'))
     # the HTML part is read; the binary attachment is not text a reader sees

@@ -41,8 +41,8 @@ class ArcResult:
 def verify_arc(message: Message, dnsfunc: Callable[..., bytes | None], trusted_sealers: frozenset[str]) -> ArcResult:
     if not message.header_all("ARC-Seal"):
         return ArcResult("none", reason="not ARC sealed")
-    if message.truncated:
-        return ArcResult("temperror", reason="body over the scan cap was not hashed")
+    if message.beyond_memory:
+        return ArcResult("temperror", reason="body over analysis.body_in_memory was not hashed")
     try:
         cv, instances, reason = dkim.arc_verify(message.raw_bytes(), dnsfunc=dnsfunc)
     except DnsTempError as exc:

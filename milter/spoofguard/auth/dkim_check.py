@@ -60,9 +60,9 @@ def verify_dkim(message: Message, dnsfunc: Callable[..., bytes | None], timeout:
     fields = message.header_all("DKIM-Signature")
     if not fields:
         return []
-    if message.truncated:
+    if message.beyond_memory:
         return [
-            DkimResult(t.domain, t.selector, "unverified", "body over the scan cap was not hashed")
+            DkimResult(t.domain, t.selector, "unverified", "body over analysis.body_in_memory was not hashed")
             for t in map(_tags_of, (f.raw for f in fields))
         ]
     data = message.raw_bytes()

@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..content.crypto import CryptoAddress, find_addresses
-from ..content.extract import ExtractedText, extract
+from ..content.extract import ExtractedText, TextLimits, extract
 from ..content.matcher import RuleHit, RuleMatcher
 from ..content.normalize import fold
 from ..lookups import LookupSession
 from ..message import Message
 from ..rules import Rule
-from ..verdict import Signal, SignalKind
+from ..verdict import UNSCANNED_TEXT, Signal, SignalKind
 from . import Stage
 
 SNIPPET = 60
@@ -34,6 +34,9 @@ class ContentSettings:
     evasion_weight: float = 1.0  # evasion tricks alongside an intimidation category
     crypto_address_weight: float = 2.0  # a checksum-valid wallet address (extortion_payment)
     engine: str = "auto"  # rule matcher: auto | python | hyperscan
+    # Text the scan left unread (see ``extract``): for an unauthenticated sender it tags.
+    unscanned_text_weight: float = 2.0
+    text_limits: TextLimits = TextLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class ContentCheck:
             best[rule.category] = max(best.get(rule.category, 0.0), rule.weight)
         best[PAYMENT] = max(best.get(PAYMENT, 0.0), settings.crypto_address_weight)
         self._max = (sum(best.values()) + settings.co_occurrence_bonus * max(0, len(best) - 1)
-                     + settings.evasion_weight)
+                     + settings.evasion_weight + settings.unscanned_text_weight)
 
     @property
     def max_score(self) -> float:
@@ -70,7 +73,7 @@ class ContentCheck:
         return None  # content needs no lookups
 
     def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
-        text = extract(message)
+        text = extract(message, self.settings.text_limits)
         found, evasions = self._findings(text)
         signals = [self._category_signal(category, finding) for category, finding in found.items()]
         if len(found) > 1:
@@ -83,6 +86,9 @@ class ContentCheck:
             signals.append(Signal("content.evasion", weight, f"text disguised with {', '.join(evasions)}",
                                   SignalKind.CONTENT if weight else SignalKind.INFO))
         signals.extend(_extraction_notes(text))
+        if text.unread:
+            signals.append(Signal(UNSCANNED_TEXT, self.settings.unscanned_text_weight,
+                                  "text left unread: " + "; ".join(text.unread)[:240]))
         return signals
 
     def _findings(self, text: ExtractedText) -> tuple[dict[str, _Finding], tuple[str, ...]]:

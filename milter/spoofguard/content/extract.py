@@ -1,13 +1,22 @@
 """The text of a message as a reader sees it, and the text hidden from the reader.
 
-``extract`` walks the MIME tree (nested messages included), decodes transfer encodings
-and charsets, renders HTML to text with the standard library parser (nothing is run or
-fetched) and separates what a reader sees from HTML text styled to be invisible. It never
-raises: broken encodings, unknown charsets and hostile structures degrade to replacement
-characters and a note.
+``extract`` walks the MIME tree (``mime``; nested messages included), undoes transfer
+encodings (``transfer``) and charsets, renders HTML as a client does (``html``), reads the
+text of PDF attachments in a bounded worker (``pdf``), and separates what a reader sees
+from HTML text styled to be invisible. It never raises: broken encodings, unknown charsets
+and hostile structures degrade to replacement characters and a note.
 
-Decisions (HTML rendering: see ``html``):
+What is read, and what bounds it:
 
+* Every ``text/*`` part (``text/html`` rendered, the rest as plain text), attachments
+  whose name says text (``.txt``, ``.md``, ``.csv``, ``.htm``…) whatever type they are
+  sent as, ``application/octet-stream`` parts that turn out to be text, and PDFs.
+* Other parts (images, archives, office files) are skipped without being read: their
+  size costs nothing, so padding a message with a big attachment hides no text.
+* The work is bounded by ``TextLimits.max_text`` characters of *extracted* text. Text
+  that stays unread (past that limit, past the spool's ``max_body``, a PDF that could not
+  be read) is named in ``ExtractedText.unread``: the content check makes a signal of it.
+* ``format=flowed`` text is joined as clients join it (RFC 3676, ``delsp=yes`` too).
 * Subjects of nested messages are not the message's Subject: they are read as body text,
   a line before the nested message's own text.
 """
@@ -18,19 +27,37 @@ import codecs
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.message import Message as EmailPart
+from email.message import Message as PartHeaders
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from ..message import Message, decode_header_value
 from .html import html_to_text, render_html
+from .mime import MAX_DEPTH, MAX_PARTS, MimeWalk, Nested, Part, RawRange
+from .pdf import read_pdf
 
-__all__ = ["MAX_DEPTH", "MAX_PARTS", "ExtractedText", "decode_bytes", "decode_part", "extract", "html_to_text"]
+__all__ = ["MAX_DEPTH", "MAX_PARTS", "ExtractedText", "TextLimits", "decode_bytes", "extract", "html_to_text"]
 
-MAX_DEPTH = 20  # containers (multipart or message/rfc822) inside one another
-MAX_PARTS = 1000  # MIME parts visited in one message
-TEXT_FACTOR = 4  # extracted text is bounded by this many characters per scanned body byte
+DEFAULT_MAX_TEXT = 1_000_000
+RAW_FACTOR = 8  # encoded bytes read per character of text still allowed (markup, base64)
 NAME_HEADERS = ("From", "Reply-To", "To")
 _DETECT_SAMPLE = 64 * 1024  # bytes given to charset detection
+_SNIFF = 4096  # bytes of an octet-stream part looked at to tell text from binary
+_PLAIN_NAMES = re.compile(r"\.(?:txt|text|md|markdown|csv|tsv|log|asc|rst|ics|vcf|eml|msg)$", re.IGNORECASE)
+_HTML_NAMES = re.compile(r"\.(?:html?|xhtml)$", re.IGNORECASE)
+_PDF_NAMES = re.compile(r"\.pdf$", re.IGNORECASE)
+_HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
+
+
+@dataclass(frozen=True, slots=True)
+class TextLimits:
+    """What one message may cost the content scan."""
+
+    max_text: int = DEFAULT_MAX_TEXT  # characters of extracted text
+    pdf: bool = True  # read the text of PDF attachments
+    max_pdfs: int = 3
+    max_pdf_bytes: int = 10 * 1024 * 1024
+    pdf_timeout: float = 5.0  # seconds per PDF
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +66,18 @@ class ExtractedText:
 
     subject: str
     names: str  # display names of From, Reply-To and To, one a line
-    body: str  # every text/plain and text/html leaf in reading order, HTML rendered
+    body: str  # every text-bearing leaf in reading order, HTML rendered
     hidden: str  # HTML text styled so that a reader does not see it
     attachment_names: tuple[str, ...]
     notes: tuple[str, ...]  # human-readable facts about how the text was obtained
     parts: int  # MIME parts visited
+    unread: tuple[str, ...] = ()  # text the scan did not read, and why
 
 
-def extract(message: Message) -> ExtractedText:
+def extract(message: Message, limits: TextLimits | None = None) -> ExtractedText:
     """Extract subject, display names, visible and hidden text; never raises."""
     try:
-        return _Extraction(message).run()
+        return _Extraction(message, limits or TextLimits()).run()
     except Exception as exc:  # a last resort: every step below already degrades on its own
         return ExtractedText(
             subject=_safe_header(message, "Subject"),
@@ -59,6 +87,7 @@ def extract(message: Message) -> ExtractedText:
             attachment_names=(),
             notes=(f"text extraction failed ({type(exc).__name__})",),
             parts=0,
+            unread=("the message body (text extraction failed)",),
         )
 
 
@@ -68,18 +97,20 @@ def extract(message: Message) -> ExtractedText:
 @dataclass
 class _Extraction:
     message: Message
+    limits: TextLimits
     body: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
     parts: int = 0
     nested: int = 0
+    pdfs: int = 0
     budget: int = 0
-    limited: bool = False
     charset_notes: set[str] = field(default_factory=set)
 
     def run(self) -> ExtractedText:
-        self.budget = TEXT_FACTOR * max(self.message.scan_cap, 1)
+        self.budget = max(self.limits.max_text, 1)
         subject = self._clip(_safe_header(self.message, "Subject"))
         names = self._clip(
             "\n".join(
@@ -89,15 +120,21 @@ class _Extraction:
                 for name in _display_names(found.name, found.raw)
             )
         )
-        try:
-            root: EmailPart | None = self.message.structure
-        except Exception as exc:  # RecursionError on very deep nesting, among others
-            root = None
-            self.notes.append(f"MIME structure could not be parsed ({type(exc).__name__})")
-        if root is not None:
-            self._walk(root)
-        if root is None or self.limited:
-            self._raw_fallback()
+        with self.message.body_view() as buffer:
+            walker = MimeWalk(_top_headers(self.message), buffer)
+            for item in walker:
+                if isinstance(item, Part):
+                    self._leaf(item)
+                elif isinstance(item, Nested):
+                    self.nested += 1
+                    self._nested_headers(item.headers)
+                else:
+                    self._raw(item)
+            self.parts = walker.visited
+        if self.message.truncated:
+            dropped = self.message.body_size - self.message.scanned_bytes
+            where = "that could not be spooled" if self.message.spool.failed else "past analysis.max_body"
+            self.unread.append(f"{dropped} body bytes {where}")
         if self.nested:
             self.notes.append(f"{self.nested} nested message{'s' if self.nested != 1 else ''}")
         hidden = "\n".join(self.hidden)
@@ -105,7 +142,7 @@ class _Extraction:
             self.notes.append(f"hidden HTML text ({len(hidden.strip())} chars)")
         self.notes.extend(sorted(self.charset_notes))
         if self.budget <= 0:
-            self.notes.append("extracted text truncated at the size limit")
+            self.notes.append(f"extracted text stopped at {self.limits.max_text} characters")
         return ExtractedText(
             subject=subject,
             names=names,
@@ -114,48 +151,60 @@ class _Extraction:
             attachment_names=tuple(self.attachments),
             notes=tuple(self.notes),
             parts=self.parts,
+            unread=tuple(dict.fromkeys(self.unread)),
         )
 
-    def _walk(self, root: EmailPart) -> None:
-        """Depth first, in document order, with an explicit stack (no recursion)."""
-        stack: list[tuple[EmailPart, int]] = [(root, 0)]
-        while stack:
-            part, depth = stack.pop()
-            if self.parts >= MAX_PARTS:
-                self._limit(f"more than {MAX_PARTS} MIME parts; the rest read as raw text")
-                return
-            if self.budget <= 0:
-                return
-            self.parts += 1
-            children = self._children(part)
-            if children is None:
-                self._leaf(part)
-                continue
-            if depth >= MAX_DEPTH:
-                self._limit(f"MIME nesting deeper than {MAX_DEPTH} levels; read as raw text")
-                continue
-            stack.extend((child, depth + 1) for child in reversed(children))
+    def _leaf(self, part: Part) -> None:
+        name = _filename(part.headers)
+        if name:
+            self.attachments.append(self._clip(name, charge=False))
+        kind = _text_kind(part, name)
+        if kind is None:
+            return
+        label = _label_part(part, name)
+        if kind == "pdf":
+            self._pdf(part, label)
+            return
+        if self.budget <= 0:
+            self.unread.append(label)
+            return
+        data, cut = part.content(RAW_FACTOR * self.budget)
+        text, note = decode_bytes(data, _charset(part.headers))
+        if note:
+            self.charset_notes.add(note)
+        if _param(part.headers, "format") == "flowed":
+            text = unflow(text, delsp=_param(part.headers, "delsp") == "yes")
+        if kind == "html":
+            visible, hidden, double = render_html(text)
+            if double:
+                self.charset_notes.add("double-encoded HTML entities")
+            clipped = self._add(self.body, visible)
+            self._add(self.hidden, hidden)
+        else:
+            clipped = self._add(self.body, text)
+        if cut or clipped:
+            self.unread.append(f"the rest of {label}")
 
-    def _children(self, part: EmailPart) -> list[EmailPart] | None:
-        """Sub-parts of a container, or None for a leaf."""
-        try:
-            if not part.is_multipart():
-                return None
-            payload = part.get_payload()
-        except Exception:
-            return None
-        if not isinstance(payload, list):
-            return None
-        children = [child for child in payload if isinstance(child, EmailPart)]
-        if _content_type(part) == "message/rfc822":
-            self.nested += 1
-            for child in children:
-                self._nested_headers(child)
-        return children
+    def _pdf(self, part: Part, label: str) -> None:
+        limits = self.limits
+        if not limits.pdf:
+            return
+        if self.pdfs >= limits.max_pdfs or part.size > limits.max_pdf_bytes * 4 // 3 + 4096 or self.budget <= 0:
+            self.unread.append(f"{label} (over the PDF limits)")
+            return
+        self.pdfs += 1
+        data, _ = part.content(part.size)
+        found = read_pdf(data, limits.pdf_timeout)
+        if found.error:
+            self.unread.append(f"{label}: {found.error}")
+            return
+        self.notes.append(f"text of {label} read")
+        if self._add(self.body, found.text):
+            self.unread.append(f"the rest of {label}")
 
-    def _nested_headers(self, message: EmailPart) -> None:
+    def _nested_headers(self, headers: PartHeaders) -> None:
         try:
-            raw = list(message.raw_items())
+            raw = list(headers.raw_items())
         except Exception:
             return
         for name, value in raw:
@@ -164,28 +213,31 @@ class _Extraction:
             elif name.lower() in ("from", "reply-to"):
                 self._add(self.body, "\n".join(_display_names(name, _clean(str(value)))))
 
-    def _leaf(self, part: EmailPart) -> None:
-        name = _filename(part)
-        if name:
-            self.attachments.append(self._clip(name, charge=False))
-        content_type = _content_type(part)
-        if content_type not in ("text/plain", "text/html"):
-            return
-        text, note = decode_part(part)
-        if note:
-            self.charset_notes.add(note)
-        if content_type == "text/html":
-            visible, hidden, double = render_html(text)
-            if double:
-                self.charset_notes.add("double-encoded HTML entities")
-            self._add(self.body, visible)
-            self._add(self.hidden, hidden)
-        else:
-            self._add(self.body, text)
+    def _raw(self, item: RawRange) -> None:
+        """Structure beyond the walk's limits: the bytes read as text, MIME lines dropped.
 
-    def _add(self, target: list[str], text: str) -> None:
-        if text:
-            target.append(self._clip(text))
+        Crude, but an attacker must not be able to hide words by nesting deeper than we walk.
+        """
+        note = f"{item.why}; the rest read as raw text"
+        if note not in self.notes:
+            self.notes.append(note)
+        if self.budget <= 0:
+            self.unread.append(f"{item.end - item.start} bytes past the MIME limits")
+            return
+        end = min(item.end, item.start + RAW_FACTOR * self.budget)
+        text, _ = decode_bytes(bytes(item.buffer[item.start:end]), None)
+        lines = [line for line in text.splitlines() if not _MIME_LINE.match(line)]
+        if self._add(self.body, "\n".join(lines)) or end < item.end:
+            self.unread.append(f"{item.end - item.start} bytes past the MIME limits")
+
+    def _add(self, target: list[str], text: str) -> bool:
+        """Keep ``text`` within the budget; True when some of it did not fit."""
+        if not text:
+            return False
+        kept = self._clip(text)
+        if kept:
+            target.append(kept)
+        return len(kept) < len(text)
 
     def _clip(self, text: str, charge: bool = True) -> str:
         """Keep within the total text budget."""
@@ -196,29 +248,87 @@ class _Extraction:
             self.budget -= len(text)
         return text
 
-    def _limit(self, note: str) -> None:
-        self.limited = True
-        if note not in self.notes:
-            self.notes.append(note)
-
-    def _raw_fallback(self) -> None:
-        """Structure beyond the limits: read the body bytes as text, MIME lines dropped.
-
-        Crude, but an attacker must not be able to hide words by nesting deeper than we walk.
-        """
-        text, _ = decode_bytes(self.message.body, None)
-        lines = [line for line in text.splitlines() if not _MIME_LINE.match(line)]
-        self._add(self.body, "\n".join(lines))
-
 
 _MIME_LINE = re.compile(r"--\S*\s*$|content-[\w-]+:|\s+boundary=|mime-version:", re.IGNORECASE)
 
 
-def _content_type(part: EmailPart) -> str:
+def _top_headers(message: Message) -> PartHeaders:
+    """The message's own Content-* fields, parsed as a part's headers are."""
+    fields = [h for h in message.headers if h.name.lower().startswith("content-")]
+    raw = "".join(f"{h.name}: {h.raw}\r\n" for h in fields[:64]).encode("utf-8", "surrogateescape")
     try:
-        return part.get_content_type()
+        return _HEADER_PARSER.parsebytes(raw)
     except Exception:
-        return "application/octet-stream"
+        return PartHeaders()
+
+
+def _text_kind(part: Part, name: str) -> str | None:
+    """How a leaf is read: "plain", "html", "pdf", or None when it carries no text."""
+    content_type = part.content_type
+    if content_type == "text/html" or _HTML_NAMES.search(name):
+        return "html"
+    if content_type.startswith("text/") or _PLAIN_NAMES.search(name):
+        return "plain"
+    if content_type == "application/pdf" or _PDF_NAMES.search(name):
+        return "pdf"
+    if content_type in ("application/octet-stream", "application/unknown") and _looks_like_text(part):
+        return "plain"
+    return None
+
+
+def _looks_like_text(part: Part) -> bool:
+    sample, _ = part.content(_SNIFF)
+    if not sample or b"\x00" in sample:
+        return False
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:  # not just a character cut at the end of the sample
+            return False
+        text = sample[: exc.start].decode("utf-8")
+    printable = sum(1 for c in text if c.isprintable() or c in "\r\n\t")
+    return printable >= 0.97 * len(text) and sum(c.isalpha() for c in text) >= 0.5 * len(text.strip() or "x")
+
+
+def _label_part(part: Part, name: str) -> str:
+    what = f"{part.content_type} part"
+    return f"{what} {name[:60]!r} ({part.size} bytes)" if name else f"{what} ({part.size} bytes)"
+
+
+def _charset(headers: PartHeaders) -> str | None:
+    try:
+        return headers.get_content_charset()
+    except Exception:
+        return None
+
+
+def _param(headers: PartHeaders, name: str) -> str:
+    try:
+        value = headers.get_param(name)
+    except Exception:
+        return ""
+    return str(value).strip().lower() if isinstance(value, str) else ""
+
+
+def unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 ``format=flowed``: a line ending in a space continues on the next line
+    (that space dropped under ``delsp=yes``, so words split across lines rejoin); a
+    leading space is stuffing. The signature separator ``-- `` stays a line."""
+    out: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        quote = len(line) - len(line.lstrip(">"))
+        line = line[quote:]
+        if line.startswith(" "):
+            line = line[1:]
+        if line.endswith(" ") and line != "-- ":
+            current += line[:-1] if delsp else line
+            continue
+        out.append(">" * quote + current + line)
+        current = ""
+    if current:
+        out.append(current)
+    return "\n".join(out)
 
 
 # -- headers -------------------------------------------------------------------------------------
@@ -251,7 +361,7 @@ def _display_names(name: str, raw: str) -> list[str]:
         return []
 
 
-def _filename(part: EmailPart) -> str:
+def _filename(part: PartHeaders) -> str:
     """The attachment file name, RFC 2231 and encoded words decoded."""
     try:
         name = part.get_filename()
@@ -283,25 +393,6 @@ def _clean(text: str) -> str:
 # ordinary bytes or interpret backslashes.
 _NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode_escape", "raw_unicode_escape"}
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "euc_kr": "cp949", "shift_jis": "cp932"}
-
-
-def decode_part(part: EmailPart) -> tuple[str, str | None]:
-    """A leaf's payload as text, and a note when the charset had to be guessed."""
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        payload = None
-    if not isinstance(payload, bytes):
-        try:
-            raw = part.get_payload()
-        except Exception:
-            return "", None
-        return (_clean(raw), None) if isinstance(raw, str) else ("", None)
-    try:
-        declared = part.get_content_charset()
-    except Exception:
-        declared = None
-    return decode_bytes(payload, declared)
 
 
 def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -203,6 +204,8 @@ def _fold(text: str) -> Folded:
         if confusable:
             evasions.append("confusable characters")
 
+    if "\n" in base and (rejoined := join_broken_lines(base)):
+        base += "\n" + rejoined
     found: set[str] = set()
     protected = "@" in base or "://" in base or "www." in base
     pieces = _PROTECTED.split(base) if protected else [base]
@@ -210,6 +213,51 @@ def _fold(text: str) -> Folded:
         pieces[index] = _unhide_words(pieces[index], found)
     evasions += [name for name in ("spaced-out letters", "punctuated letters", "leetspeak") if name in found]
     return Folded(plain, _collapse("".join(pieces)), tuple(evasions))
+
+
+def join_broken_lines(text: str) -> str:
+    """The lines in which a hard line break splits a word ("come af" / "ter you"), joined
+    back; "" when there are none.
+
+    A reader reads across such a break; a rule does not. Two layouts break words: short
+    lines (a break anywhere, or a letter per line) and fixed-width wrapping that ignores
+    word boundaries (most lines the same length). A break cannot be told from an honest
+    one ("Hello John" / "I hope..."), so the joined lines are matched *in addition* to the
+    text as written, never instead of it.
+    """
+    lines = text.split("\n")
+    if len(lines) < 2:
+        return ""
+    width = _fixed_width(lines)
+    joined: list[str] = []
+    current, last, broken = lines[0], lines[0], False
+    for line in lines[1:]:
+        previous = last.rstrip("\r")
+        following = line.lstrip(" \t")
+        if (previous[-1:].isalpha() and following[:1].isalpha()
+                and (len(previous) <= _SHORT_LINE or (width and len(previous) == width))):
+            current, broken = current.rstrip("\r") + following, True
+        else:
+            if broken:
+                joined.append(current)
+            current, broken = line, False
+        last = line
+    if broken:
+        joined.append(current)
+    return "\n".join(joined)
+
+
+def _fixed_width(lines: list[str]) -> int:
+    """The width most lines are wrapped at, when at least half of them are (else 0)."""
+    if len(lines) < 4:
+        return 0
+    widths = Counter(len(line.rstrip("\r")) for line in lines[:-1])
+    width, count = widths.most_common(1)[0]
+    return width if width >= _MIN_FIXED_WIDTH and count * 2 >= len(lines) - 1 else 0
+
+
+_SHORT_LINE = 40
+_MIN_FIXED_WIDTH = 20
 
 
 def _base(text: str) -> str:
