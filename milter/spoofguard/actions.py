@@ -7,17 +7,17 @@ milter writes unit-testable without an MTA.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.header import Header
 from enum import StrEnum
 
 from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
 from .headers import clean, header_value
 from .message import Message
+from .subject import subject_edits
 from .verdict import UNSCANNED_TEXT, Action, Verdict
 
 SCORE_HEADER = "X-Spoofguard-Score"
 REPORT_HEADER = "X-Spoofguard-Report"
-OWN_PREFIX = "x-spoofguard-"
+OWN_FIELD = "x-spoofguard"
 MAX_DETAIL = 200
 
 
@@ -61,12 +61,7 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
     if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded or verdict.unscanned:
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
-    if verdict.action in (Action.TAG, Action.QUARANTINE):
-        subject = tagged_subject(message, settings.subject_prefix)
-    else:
-        subject = untagged_subject(message, settings.subject_prefix)
-    if subject is not None:
-        changes.append(subject)
+    changes.extend(subject_edits(message, settings.subject_prefix, tag=verdict.action in (Action.TAG, Action.QUARANTINE)))
     quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None
     return Plan(header_changes=tuple(changes), quarantine=quarantine)
 
@@ -95,57 +90,15 @@ def quarantine_reason(verdict: Verdict) -> str:
     return clean(f"spoofguard score {verdict.score:.1f}: {verdict.reason} ({names})")
 
 
-def tagged_subject(message: Message, prefix: str) -> AddHeader | ChangeHeader | None:
-    """The Subject with exactly one tag; None when it already has exactly one (or tagging
-    subjects is turned off with an empty prefix)."""
-    if not prefix.strip():
-        return None
-    subjects = message.header_all("Subject")
-    if not subjects:
-        return AddHeader("Subject", prefix.strip())
-    first = subjects[0]
-    rest, tags = _strip_tags(first.raw, first.value, prefix)
-    if tags == 1:
-        return None  # tagged upstream (another spoofguard, or the sender): it reads the same
-    return ChangeHeader("Subject", 1, header_value("Subject", prefix + rest, ascii_only=False))
-
-
-def untagged_subject(message: Message, prefix: str) -> ChangeHeader | None:
-    """An accepted message whose Subject arrived carrying our tag loses it, so the tag a user
-    sees always means spoofguard's verdict, never the sender's say-so."""
-    subjects = message.header_all("Subject")
-    if not subjects or not prefix.strip():
-        return None
-    rest, tags = _strip_tags(subjects[0].raw, subjects[0].value, prefix)
-    if not tags:
-        return None
-    # An empty value deletes the field: a Subject that was only the tag goes.
-    return ChangeHeader("Subject", 1, header_value("Subject", rest, ascii_only=False) if rest else "")
-
-
-def _strip_tags(raw: str, decoded: str, prefix: str) -> tuple[str, int]:
-    """The raw Subject without its leading copies of the tag (in any case, never empty),
-    and how many there were. A tag inside an RFC 2047 encoded word is found through the decoded text;
-    the rest is then re-encoded."""
-    tag = prefix.strip().lower()
-    text = clean(raw)
-    encoded = not text.lower().startswith(tag)
-    if encoded:
-        text = clean(decoded)
-    tags = 0
-    while text.lower().startswith(tag):
-        text = text[len(tag):].lstrip()
-        tags += 1
-    if not tags:
-        return clean(raw), 0
-    if encoded and not text.isascii():
-        text = Header(text, "utf-8", maxlinelen=76).encode().replace("\n ", " ")
-    return text, tags
-
-
 def remove_forged_headers(message: Message) -> list[ChangeHeader]:
-    """Delete incoming ``X-Spoofguard-*`` fields so users only ever see ours.
+    """Delete incoming ``X-Spoofguard`` and ``X-Spoofguard-*`` fields so users only ever
+    see ours.
 
     Deleted from the last occurrence back, so earlier indexes stay valid.
     """
-    return deletions([(h.name, i) for h, i in message.indexed_headers() if h.name.lower().startswith(OWN_PREFIX)])
+    return deletions([(h.name, i) for h, i in message.indexed_headers() if is_own_field(h.name)])
+
+
+def is_own_field(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == OWN_FIELD or lowered.startswith(OWN_FIELD + "-")

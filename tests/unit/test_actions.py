@@ -100,11 +100,7 @@ def test_tagged_message_gets_subject_prefix_once() -> None:
     assert p.outcome is Outcome.ACCEPT
 
 
-@pytest.mark.parametrize(
-    "raw",
-    ["[SUSPICIOUS] Your account", "  [SUSPICIOUS] Your account", "=?utf-8?q?=5BSUSPICIOUS=5D_Your_account?="],
-    ids=["plain", "leading-space", "encoded-word"],
-)
+@pytest.mark.parametrize("raw", ["[SUSPICIOUS] Your account", "  [SUSPICIOUS] Your account"], ids=["plain", "leading-space"])
 def test_subject_already_carrying_the_prefix_is_left_alone(raw: str) -> None:
     p = plan(verdict_for((THREAT,)), make_message(("Subject", raw)), SETTINGS)
     assert all(c.name != "Subject" for c in p.header_changes)
@@ -117,9 +113,10 @@ def test_missing_subject_is_added_with_the_prefix() -> None:
     assert not [c for c in p.header_changes if isinstance(c, ChangeHeader) and c.name == "Subject"]
 
 
-def test_only_the_first_of_two_subjects_is_prefixed() -> None:
+def test_a_second_subject_is_removed_and_the_first_prefixed() -> None:
     p = plan(verdict_for((THREAT,)), make_message(("Subject", "one"), ("Subject", "two")), SETTINGS)
-    assert [c for c in p.header_changes if c.name == "Subject"] == [ChangeHeader("Subject", 1, "[SUSPICIOUS] one")]
+    assert [c for c in p.header_changes if c.name == "Subject"] == [
+        ChangeHeader("Subject", 2, ""), ChangeHeader("Subject", 1, "[SUSPICIOUS] one")]
 
 
 def test_custom_prefix_is_used() -> None:
@@ -285,6 +282,12 @@ def test_forged_headers_are_removed_on_tagged_mail_too() -> None:
     assert ("Subject", "[SUSPICIOUS] hi") in final
 
 
+def test_a_bare_x_spoofguard_field_is_deleted() -> None:
+    headers = [("X-Spoofguard", "verified clean"), ("Subject", "hi")]
+    final = apply_changes(headers, plan(verdict_for((QUIET,)), make_message(*headers), SETTINGS))
+    assert [n for n, _ in final] == ["Subject", SCORE_HEADER]
+
+
 def test_lookalike_header_names_are_not_deleted() -> None:
     message = make_message(("X-Spoofguardian", "keep"), ("X-Spam-Score", "keep"), ("Subject", "s"))
     p = plan(verdict_for((QUIET,)), message, SETTINGS)
@@ -341,7 +344,7 @@ def test_accepted_message_loses_a_tag_it_arrived_with(raw: str, expected: str) -
     assert str(make_header(decode_header(change.value))) == expected
 
 
-@pytest.mark.parametrize("raw", ["Re: [SUSPICIOUS] Your invoice", "Lunch?", "SUSPICIOUS activity"])
+@pytest.mark.parametrize("raw", ["Lunch?", "SUSPICIOUS activity", "Re: Why was this [SUSPICIOUS]?"])
 def test_accepted_message_without_a_leading_tag_keeps_its_subject(raw: str) -> None:
     p = plan(verdict_for((QUIET,)), make_message(("Subject", raw)), SETTINGS)
     assert all(c.name != "Subject" for c in p.header_changes)

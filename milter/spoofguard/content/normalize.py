@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Folded", "fold", "normalize"]
+__all__ = ["Folded", "fold", "normalize", "skeleton"]
 
 # -- invisible characters ------------------------------------------------------------------------
 
@@ -143,6 +143,14 @@ class Folded:
 def normalize(text: str) -> str:
     """NFKC, invisible and bidi controls removed, case folded, whitespace collapsed."""
     return _collapse(_base(text))
+
+
+def skeleton(text: str) -> str:
+    """What a reader takes ``text`` to say, for comparing short strings (a tag, a name):
+    NFKC, invisible characters removed, case folded, accents dropped and every look-alike
+    letter mapped to its Latin twin, whatever the surrounding words."""
+    base = _strip_marks(_base(text))
+    return base if base.isascii() else base.translate(_SKELETON)
 
 
 def fold(text: str) -> Folded:
