@@ -19,7 +19,14 @@ from ..auth.dkim_check import DkimResult, signature_tags, verify_dkim
 from ..auth.dmarc_check import DmarcResult, PolicyLookup, evaluate, fetch_policy
 from ..auth.dnsfuncs import dkim_dnsfunc
 from ..auth.domains import domain_of
-from ..auth.results import HEADER, Entry, ResultsField, build_value, results_fields
+from ..auth.results import (
+    HEADER,
+    Entry,
+    ResultsField,
+    build_value,
+    normalise_authserv_id,
+    results_fields,
+)
 from ..auth.spf_check import SpfResult, check_spf
 from ..auth.summary import NOTE, AuthSummary
 from ..edits import AddHeader, deletions
@@ -31,7 +38,6 @@ from ..received import IPNetwork, parse_ip, trusted
 from ..verdict import Signal, SignalKind
 from . import Stage
 
-_AUTHSERV_ID = re.compile(r"^\s*([^\s;]+)")
 VERIFY_MODES = ("auto", "always", "never")
 
 
@@ -58,6 +64,15 @@ class AuthSettings:
     verify: str = "auto"
     add_header: bool = True
     weights: AuthWeights = AuthWeights()
+
+    @property
+    def trusted_ids(self) -> frozenset[str]:
+        return frozenset(normalise_authserv_id(i) for i in self.trusted_authserv_ids)
+
+    @property
+    def own_ids(self) -> frozenset[str]:
+        """Every id whose results we trust: a field claiming one from outside is forged."""
+        return self.trusted_ids | {normalise_authserv_id(self.authserv_id)}
 
 
 def from_address(message: Message) -> str | None:
@@ -114,18 +129,18 @@ class AuthCheck:
         s = self.settings
         fields = results_fields(message)
         trusted_client = client_is_trusted(message, s.trusted_networks)
-        claimed = s.trusted_authserv_ids | {s.authserv_id}
-        forged = [f for f in fields if not trusted_client and _claimed_id(message, f) in claimed]
+        forged = [] if trusted_client else [f for f in fields if f.claims(s.own_ids)]
         signals: list[Signal] = []
         if forged:
             message.edits.extend(deletions([(f.name, f.index) for f in forged]))
+            claims = sorted({f.claimed or "an unreadable authserv-id" for f in forged})
             signals.append(Signal(
                 "auth.forged_results", s.weights.forged_results,
-                f"removed {len(forged)} Authentication-Results claiming {', '.join(sorted({_claimed_id(message, f) for f in forged}))} "
-                "that arrived from outside", SignalKind.SENDER_RISK,
+                f"removed {len(forged)} Authentication-Results claiming {', '.join(claims)} that arrived from outside",
+                SignalKind.SENDER_RISK,
             ))
 
-        upstream = next((f for f in fields if trusted_client and f.parsed and f.parsed.authserv_id in s.trusted_authserv_ids), None)
+        upstream = next((f for f in fields if trusted_client and f.parsed and f.claimed in s.trusted_ids), None)
         from_addr = from_address(message)
         from_domain = domain_of(from_addr or "")
         if upstream is not None and s.verify != "always":
@@ -269,15 +284,6 @@ class AuthCheck:
             comment += f" overridden by trusted ARC {summary.mitigated_by}"
         entries.append(Entry("dmarc", dmarc.result, (("header", "from", dmarc.from_domain),), comment=comment.strip()))
         return entries
-
-
-def _claimed_id(message: Message, field: ResultsField) -> str:
-    """The authserv-id a field claims, even when the rest of it does not parse."""
-    if field.parsed is not None:
-        return field.parsed.authserv_id
-    raw = next((h.raw for h, i in message.indexed_headers() if h.name.lower() == HEADER.lower() and i == field.index), "")
-    found = _AUTHSERV_ID.match(raw)
-    return found.group(1).lower() if found else ""
 
 
 def _reported_policy(comment: str) -> str:
