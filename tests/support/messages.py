@@ -36,3 +36,16 @@ def make_message(
         msg[name] = value
     msg.set_content(body)
     return msg
+
+
+def padded(message: EmailMessage, size: int = 2 * 1024 * 1024) -> EmailMessage:
+    """``message`` with a ``size``-byte binary attachment put in front of its text, the
+    scan-cap attack: a JPEG header and random bytes, as an image an attacker would send."""
+    import os
+
+    message.make_mixed()
+    attachment = EmailMessage()
+    attachment.set_content(b"\xff\xd8\xff\xe0" + os.urandom(size - 4), maintype="image", subtype="jpeg",
+                           filename="photo.jpg")
+    message.get_payload().insert(0, attachment)  # type: ignore[union-attr]
+    return message

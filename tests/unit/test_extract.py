@@ -215,10 +215,11 @@ def test_many_parts_stop_at_the_limit() -> None:
     assert any(str(MAX_PARTS) in note for note in found.notes)
 
 
-def test_text_is_bounded_by_max_text_and_the_rest_is_named_unread() -> None:
-    found = eml(b"x" * 5000, limits=TextLimits(max_text=1000))
+def test_text_is_bounded_by_max_text_and_the_middle_is_named_unread() -> None:
+    found = eml(b"a" * 2500 + b"b" * 2500, limits=TextLimits(max_text=1000))
     assert len(found.subject) + len(found.names) + len(found.body) <= 1000
-    assert found.unread == ("the rest of text/plain part (5000 bytes)",)
+    assert found.unread == ("the middle of text/plain part (5000 bytes)",)
+    assert found.body.startswith("a") and found.body.endswith("b")  # start and end both read
 
 
 def test_nul_bytes_and_8bit_junk_in_headers() -> None:

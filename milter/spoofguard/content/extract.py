@@ -40,6 +40,7 @@ __all__ = ["MAX_DEPTH", "MAX_PARTS", "ExtractedText", "TextLimits", "decode_byte
 
 DEFAULT_MAX_TEXT = 1_000_000
 RAW_FACTOR = 8  # encoded bytes read per character of text still allowed (markup, base64)
+TAIL_SHARE = 4  # of an over-long part, a quarter of what it may use is read from its end
 NAME_HEADERS = ("From", "Reply-To", "To")
 _DETECT_SAMPLE = 64 * 1024  # bytes given to charset detection
 _SNIFF = 4096  # bytes of an octet-stream part looked at to tell text from binary
@@ -169,21 +170,35 @@ class _Extraction:
             self.unread.append(label)
             return
         data, cut = part.content(RAW_FACTOR * self.budget)
+        visible = self._render(part, kind, data)
+        if not cut and len(visible) <= self.budget:
+            self._add(self.body, visible)
+            return
+        # Too long for what is left: read its start and its end, so that padding put in
+        # front of a threat (or after it) cannot decide what is read, and leave half of
+        # the budget to the parts that follow.
+        allowance = max(self.budget // 2, 1)
+        tail = allowance // TAIL_SHARE
+        self._add(self.body, visible[: allowance - tail])
+        if tail:
+            end = self._render(part, kind, part.tail(RAW_FACTOR * tail)) if cut else visible
+            self._add(self.body, end[-tail:])
+        self.unread.append(f"the middle of {label}")
+
+    def _render(self, part: Part, kind: str, data: bytes) -> str:
+        """One stretch of a text part as the reader sees it (hidden HTML text kept apart)."""
         text, note = decode_bytes(data, _charset(part.headers))
         if note:
             self.charset_notes.add(note)
         if _param(part.headers, "format") == "flowed":
             text = unflow(text, delsp=_param(part.headers, "delsp") == "yes")
-        if kind == "html":
-            visible, hidden, double = render_html(text)
-            if double:
-                self.charset_notes.add("double-encoded HTML entities")
-            clipped = self._add(self.body, visible)
-            self._add(self.hidden, hidden)
-        else:
-            clipped = self._add(self.body, text)
-        if cut or clipped:
-            self.unread.append(f"the rest of {label}")
+        if kind != "html":
+            return text
+        visible, hidden, double = render_html(text)
+        if double:
+            self.charset_notes.add("double-encoded HTML entities")
+        self._add(self.hidden, hidden)
+        return visible
 
     def _pdf(self, part: Part, label: str) -> None:
         limits = self.limits

@@ -448,6 +448,8 @@ class _Flow:
         self.size = 0  # characters written, for positions in the final text
 
     def text(self, data: str, pre: bool = False) -> None:
+        if CELL_EDGE in data and data != CELL_EDGE:
+            data = data.replace(CELL_EDGE, "")
         if not pre:
             data = _COLLAPSIBLE.sub(" ", data)
             if data[:1] == " " and self.last in " \n":
@@ -462,9 +464,9 @@ class _Flow:
             self.text("\n", pre=True)
 
     def gap(self) -> None:
-        """Between the cells of a row: one space, which spaced-letter folding rejoins."""
-        if self.last not in " \n":
-            self.text(" ", pre=True)
+        """A cell edge, marked so ``cell_rows`` can lay out the row once it is complete."""
+        if self.last != "\n":
+            self.text(CELL_EDGE, pre=True)
 
     def open_run(self, rtl: bool) -> bool:
         if len(self.runs) > _MAX_BIDI_DEPTH:
@@ -558,7 +560,11 @@ class _Renderer(HTMLParser):
             element.title = _Title(values["title"], self.visible.size)
         if tag in _VOID:
             if tag == "img" and values.get("alt"):
-                self._emit(f" {values['alt']} ", state)
+                # A one-letter alt sits in the line as a letter would (a row of them reads
+                # as the word it spells, a blank one as the gap between words); longer
+                # alt text stands apart from its neighbours.
+                alt = values["alt"]
+                self._emit(alt if len(alt.strip()) <= 1 else f" {alt} ", state)
             self._finish(element)
             return
         self._generate(matched.before, values, state)
@@ -605,7 +611,7 @@ class _Renderer(HTMLParser):
                 extra.append(title.text.strip())
         if extra:
             visible += "\n" + "\n".join(extra)
-        return visible, self.hidden.value()
+        return cell_rows(visible), cell_rows(self.hidden.value())
 
     def _emit(self, text: str, state: _State) -> None:
         if not state.skip:
@@ -679,6 +685,38 @@ def _resolve(rules: tuple[_Rule, ...], values: Mapping[str, str], state: _State)
     text = "".join(p if isinstance(p, str) else values.get(p.name, "") for p in content)
     style = _cascade(r.declarations for r in rules if r.selector.exact)
     return (text, _inherit(state, style, "")) if text else None
+
+
+CELL_EDGE = "\x1f"
+_EDGES = re.compile(r"[ \x1f]*\x1f[ \x1f]*")
+
+
+def cell_rows(text: str) -> str:
+    """Table rows as a reader sees them: cells a space apart, and a row of one letter per
+    cell read as the words it spells, an empty cell being the gap between words."""
+    if CELL_EDGE not in text:
+        return text
+    return "\n".join(_cell_row(line) if CELL_EDGE in line else line for line in text.split("\n"))
+
+
+def _cell_row(line: str) -> str:
+    segments = [segment.strip() for segment in line.split(CELL_EDGE)]
+    letters = [segment for segment in segments if segment]
+    if len(letters) < 3 or any(len(letter) > 1 for letter in letters):
+        return _EDGES.sub(" ", line)
+    # Between two letter cells there are two edges (one empty segment); an empty cell
+    # between them adds two more.
+    out: list[str] = []
+    empty = 0
+    for segment in segments:
+        if not segment:
+            empty += 1
+            continue
+        if out and empty >= 3:
+            out.append(" ")
+        out.append(segment)
+        empty = 0
+    return "".join(out)
 
 
 def _plain(text: str) -> str:

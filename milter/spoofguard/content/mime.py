@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from email.message import Message as PartHeaders
 from email.parser import BytesHeaderParser
 
-from .transfer import decode_transfer
+from .transfer import align_base64_tail, decode_transfer, transfer_encoding
 
 __all__ = ["MAX_DEPTH", "MAX_PARTS", "Buffer", "MimeWalk", "Nested", "Part", "RawRange", "header_block", "walk"]
 
@@ -62,6 +62,18 @@ class Part:
         """The first ``limit`` encoded bytes decoded, and whether any were left out."""
         end = min(self.end, self.start + max(limit, 0))
         return decode_transfer(bytes(self.buffer[self.start:end]), self.headers), end < self.end
+
+    def tail(self, limit: int) -> bytes:
+        """About the last ``limit`` encoded bytes decoded, from a line start (base64 from a
+        quantum the end of the part is aligned to), so decoding resumes cleanly."""
+        start = max(self.start, self.end - max(limit, 0))
+        data = bytes(self.buffer[start:self.end])
+        if start > self.start:
+            line = data.find(b"\n")
+            data = data[line + 1:] if line != -1 else data
+            if transfer_encoding(self.headers) == "base64":
+                data = align_base64_tail(data)
+        return decode_transfer(data, self.headers)
 
 
 @dataclass(frozen=True, slots=True)

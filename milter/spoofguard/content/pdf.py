@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from dataclasses import dataclass
 
 __all__ = ["PdfText", "PdfWorker", "read_pdf"]
@@ -94,7 +95,7 @@ class PdfWorker:
             self._process = None
 
 
-def _read_exactly(pipe: io.BufferedReader, size: int, deadline: float) -> bytes:
+def _read_exactly(pipe: typing.IO[bytes], size: int, deadline: float) -> bytes:
     chunks: list[bytes] = []
     while size:
         remaining = deadline - time.monotonic()

@@ -14,7 +14,7 @@ import binascii
 import re
 from email.message import Message as PartHeaders
 
-__all__ = ["decode_transfer", "transfer_encoding"]
+__all__ = ["align_base64_tail", "decode_transfer", "transfer_encoding"]
 
 _COMMENT = re.compile(r"\([^()]*\)")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
@@ -48,3 +48,12 @@ def decode_base64(data: bytes) -> bytes:
     if len(letters) % 4 == 1:
         letters = letters[:-1]  # a lone trailing letter carries no whole byte
     return binascii.a2b_base64(letters + b"=" * (-len(letters) % 4))
+
+
+def align_base64_tail(data: bytes) -> bytes:
+    """The end of a base64 text cut to whole 4-letter quanta, counted back from its end:
+    the padding says how many letters the last quantum lacks."""
+    letters = _NOT_BASE64.sub(b"", data)
+    stripped = data.rstrip()
+    missing = 2 if stripped.endswith(b"==") else 1 if stripped.endswith(b"=") else 0
+    return letters[(len(letters) + missing) % 4:]
