@@ -21,11 +21,11 @@ from .auth.domains import load_domain_list, organizational_domain
 from .checks import Check
 from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
-from .content.extract import TextLimits
 from .checks.domain_age import AgeGrade, DomainAgeCheck, DomainAgeSettings
 from .checks.impersonation import ImpersonationCheck, ImpersonationSettings
 from .checks.ip_reputation import IpReputationCheck, IpReputationSettings
 from .config import Settings
+from .content.extract import TextLimits
 from .core import Analyzer
 from .errors import ConfigError
 from .lookups.dns import DnsClient, DnsSettings

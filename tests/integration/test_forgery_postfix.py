@@ -18,6 +18,8 @@ import pytest
 from tests.integration.conftest import AUTHSERV_ID, GOOD_IP, requires_postfix, send_from
 from tests.integration.postfix_harness import PostfixInstance
 from tests.support.messages import BENIGN, THREAT, make_message
+from tests.support.milter_process import MilterProcess
+from tests.support.subjects import ATTACKS, reader_view, tags_seen
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 
@@ -73,3 +75,64 @@ def test_threat_arriving_pre_tagged_shows_one_tag_and_only_our_report(postfix: P
     assert fields["x-spoofguard-report"].startswith("action=tag")
     assert "all clear" not in fields["x-spoofguard-report"]
 
+
+
+def raw_message(*headers: tuple[str, str], body: str = BENIGN) -> bytes:
+    """Header fields exactly as written: an attacker does not go through EmailMessage."""
+    lines = [f"{name}: {value}" for name, value in (
+        ("From", "Bob Example <bob@sender.test>"), ("Date", "Mon, 02 Nov 2026 09:30:00 +0000"),
+        ("Message-ID", "<forgery@sender.test>"), *headers,
+        ("MIME-Version", "1.0"), ("Content-Type", "text/plain; charset=utf-8"))]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode("utf-8")
+
+
+def test_disguised_tags_and_surplus_subjects_never_reach_accepted_mail(postfix: PostfixInstance) -> None:
+    cases = {name: [("Subject", subject)] for name, subject in ATTACKS.items()}
+    cases["second-subject"] = [("Subject", "Minutes"), ("Subject", "[SUSPICIOUS] Minutes")]
+    cases["bare-field"] = [("Subject", "Minutes"), ("X-Spoofguard", "verified clean")]
+    for number, headers in enumerate(cases.values()):
+        rcpt = f"disguised-{number}@example.test"
+        assert send_from(postfix, GOOD_IP, raw_message(("To", rcpt), *headers), rcpt=rcpt).accepted
+
+    for number, name in enumerate(cases):
+        got = delivered(postfix, f"disguised-{number}")
+        subjects = [str(v) for v in got.get_all("Subject")]
+        assert len(subjects) == 1, (name, subjects)
+        assert tags_seen(subjects[0]) == 0, (name, subjects)
+        assert "minutes" in reader_view(subjects[0])[-1], (name, subjects)
+        assert [k for k in got if k.lower().startswith("x-spoofguard")] == ["X-Spoofguard-Score"], name
+
+
+def test_a_threat_arriving_with_a_disguised_tag_shows_exactly_one(postfix: PostfixInstance) -> None:
+    rcpt = "disguised-threat@example.test"
+    headers = (("To", rcpt), ("Subject", ATTACKS["nested-encoded-word"]), ("Subject", "[SUSPICIOUS] again"))
+    assert send_from(postfix, GOOD_IP, raw_message(*headers, body=THREAT), rcpt=rcpt).accepted
+
+    got = delivered(postfix, "disguised-threat")
+    [subject] = [str(v) for v in got.get_all("Subject")]
+    assert subject.startswith("[SUSPICIOUS] ") and tags_seen(subject) == 1, subject
+
+
+FORGED_RESULTS = {
+    "quoted-id": f'"{AUTHSERV_ID}"; dmarc=pass header.from=sender.test',
+    "trailing-dot": f"{AUTHSERV_ID}.; dmarc=pass header.from=sender.test",
+    "comment-and-garbage": f"(x) {AUTHSERV_ID}; dmarc=pass header.from=sender.test; ((((",
+    "unreadable-id": "(never closed; dmarc=pass header.from=sender.test",
+}
+
+
+@pytest.mark.parametrize("value", FORGED_RESULTS.values(), ids=FORGED_RESULTS.keys())
+def test_forged_results_in_any_lexical_form_are_removed(postfix: PostfixInstance, milter: MilterProcess, value: str) -> None:
+    number = list(FORGED_RESULTS.values()).index(value)
+    rcpt, mail_from = f"forged-ar-{number}@example.test", f"bob+ar{number}@sender.test"
+    headers = (("To", rcpt), ("Subject", "Minutes"), ("Authentication-Results", value),
+               ("Authentication-Results", "mx.other.example; spf=none"))
+    assert send_from(postfix, GOOD_IP, raw_message(*headers), rcpt=rcpt, mail_from=mail_from).accepted
+
+    got = delivered(postfix, rcpt.split("@")[0])
+    results = [" ".join(str(v).split()) for v in got.get_all("Authentication-Results")]
+    assert len(results) == 2, results  # ours on top, the other host's left alone
+    assert results[0].startswith(f"{AUTHSERV_ID}; spf=pass")
+    assert results[1] == "mx.other.example; spf=none"
+    [logged] = [line for line in milter.verdict_lines() if f"mail_from=<{mail_from}>" in line]
+    assert "auth.forged_results:+3.0" in logged  # removed, and counted against the sender

@@ -24,7 +24,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS, wait_until
-from tests.support.messages import BENIGN, THREAT, make_message
+from tests.support.messages import BENIGN, THREAT, make_message, padded
 from tests.support.milter_process import MilterProcess
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
@@ -90,6 +90,19 @@ def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance
     postfix.release_hold(entry["queue_id"])  # leave the queue empty for the next tests
     postfix.flush()
     postfix.wait_for_mail("held", 1)
+
+
+def test_a_big_attachment_in_front_of_the_threat_does_not_hide_it(postfix: PostfixInstance, milter: MilterProcess) -> None:
+    sent = padded(make_message(THREAT, subject="Your vote", to="padded@example.test"))
+    assert len(sent.as_bytes()) > 2_500_000  # past analysis.body_in_memory: spooled
+    assert send_from(postfix, BAD_IP, sent, rcpt="padded@example.test").accepted
+
+    [entry] = postfix.wait_for_queue("hold", 1)  # held, as the unpadded message is above
+    assert [r["address"] for r in entry["recipients"]] == ["padded@example.test"]
+    line = next(v for v in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in v)
+    assert "action=quarantine" in line and "content.threat_of_harm" in line
+    assert "message.unscanned_text" not in line  # the image was skipped, not charged to the text
+    postfix.delete(entry["queue_id"])
 
 
 def test_two_messages_on_one_connection_each_get_their_own_verdict(postfix: PostfixInstance) -> None:
