@@ -60,7 +60,10 @@ def test_an_id_that_cannot_be_read_for_sure_is_none(value: str) -> None:
         ("mx.google.com; dkim=pass header.i=@gmail.com", "mx.google.com"),
         ('"spf.example.net"; spf=pass', "spf.example.net"),
         ("relay.example.net 1; none", "relay.example.net"),
+        ("dkim=none (message not signed) header.d=none;dmarc=none action=none header.from=example.be", ""),
+        ("spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.com; dkim=pass", ""),
     ],
+    ids=["plain", "quoted", "version", "no-id-microsoft-style", "no-id-spf-first"],
 )
 def test_other_ids_are_read_as_theirs(value: str, expected: str) -> None:
     assert claimed_authserv_id(value) == expected

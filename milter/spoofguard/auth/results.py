@@ -45,10 +45,11 @@ class ResultsField:
     index: int  # 1-based among Authentication-Results fields, as chgheader counts
     name: str
     parsed: ParsedResults | None
-    claimed: str | None  # the normalised authserv-id; None when it cannot be read for sure
+    claimed: str | None  # the normalised authserv-id ("" for none); None when it cannot be read for sure
 
     def claims(self, ids: frozenset[str]) -> bool:
-        """Whether the field claims one of ``ids`` (normalised), failing closed."""
+        """Whether the field claims one of ``ids`` (normalised), failing closed: a field
+        whose id cannot be read is taken to claim ours."""
         return self.claimed is None or self.claimed in ids
 
 
@@ -84,6 +85,7 @@ def normalise_authserv_id(value: str) -> str:
 
 _ID = re.compile(r"[a-z0-9](?:[a-z0-9._\-]*[a-z0-9_\-])?")
 _TOKEN_END = re.compile(r"[\s;()\"]")
+_RESULT = re.compile(r"[a-z0-9_-]+=", re.IGNORECASE)
 
 
 def claimed_authserv_id(value: str) -> str | None:
@@ -104,6 +106,8 @@ def claimed_authserv_id(value: str) -> str | None:
         stop = end.start() if end else len(text)
         raw_id, at = text[at:stop], stop
     claimed = normalise_authserv_id(raw_id)
+    if _RESULT.match(raw_id):
+        return ""  # no authserv-id at all ("dkim=none ...", as some providers stamp): claims nobody's
     if not _ID.fullmatch(claimed):
         return None
     after = _skip_cfws(text, at)

@@ -129,15 +129,18 @@ class AuthCheck:
         s = self.settings
         fields = results_fields(message)
         trusted_client = client_is_trusted(message, s.trusted_networks)
-        forged = [] if trusted_client else [f for f in fields if f.claims(s.own_ids)]
+        removed = [] if trusted_client else [f for f in fields if f.claims(s.own_ids)]
         signals: list[Signal] = []
-        if forged:
-            message.edits.extend(deletions([(f.name, f.index) for f in forged]))
-            claims = sorted({f.claimed or "an unreadable authserv-id" for f in forged})
+        if removed:
+            # Fields whose id cannot be read are removed too, but only a certain claim of
+            # our id is held against the sender: garbled headers are not always forgeries.
+            message.edits.extend(deletions([(f.name, f.index) for f in removed]))
+            forged = any(f.claimed is not None for f in removed)
+            claims = sorted({f.claimed or "an unreadable authserv-id" for f in removed})
             signals.append(Signal(
-                "auth.forged_results", s.weights.forged_results,
-                f"removed {len(forged)} Authentication-Results claiming {', '.join(claims)} that arrived from outside",
-                SignalKind.SENDER_RISK,
+                "auth.forged_results", s.weights.forged_results if forged else 0.0,
+                f"removed {len(removed)} Authentication-Results claiming {', '.join(claims)} that arrived from outside",
+                SignalKind.SENDER_RISK if forged else SignalKind.INFO,
             ))
 
         upstream = next((f for f in fields if trusted_client and f.parsed and f.claimed in s.trusted_ids), None)
