@@ -125,9 +125,12 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
         rules = load_rule_files(settings.rule_files())
         try:
             checks.append(ContentCheck(rules, ContentSettings(
-                content.co_occurrence_bonus, content.evasion_weight, content.crypto_address_weight, content.engine,
-                content.unscanned_text_weight,
-                TextLimits(content.max_text, content.read_pdf, pdf_timeout=content.pdf_timeout))))
+                co_occurrence_bonus=content.co_occurrence_bonus, threat_bonus=content.threat_bonus,
+                evasion_weight=content.evasion_weight,
+                crypto_address_weight=content.crypto_address_weight, reported_factor=content.reported_factor,
+                frame_factor=content.frame_factor, frame_cues=content.frame_cues, engine=content.engine,
+                unscanned_text_weight=content.unscanned_text_weight,
+                text_limits=TextLimits(content.max_text, content.read_pdf, pdf_timeout=content.pdf_timeout))))
         except RuntimeError as exc:  # engine = "hyperscan" where it is not installed
             raise ConfigError(settings.path, "checks.content.engine", str(exc)) from None
     ipr = settings.checks.ip_reputation

@@ -39,6 +39,10 @@ def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
     return {"check": fn}
 
 
+def _fraction(v: float) -> str | None:
+    return None if 0 <= v <= 1 else "must be between 0 and 1"
+
+
 def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be greater than 0"
 
@@ -129,7 +133,11 @@ class RulesSection:
 @dataclass(frozen=True)
 class ContentSection:
     enabled: bool = True
-    co_occurrence_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    co_occurrence_bonus: float = field(default=0.75, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    threat_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    reported_factor: float = field(default=0.25, metadata=_check(_fraction))
+    frame_factor: float = field(default=0.5, metadata=_check(_fraction))
+    frame_cues: int = field(default=2, metadata=_check(lambda v: None if 1 <= v <= 3 else "must be 1, 2 or 3"))
     evasion_weight: float = field(default=1.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     crypto_address_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     engine: str = field(default="auto", metadata=_check(_one_of("auto", "python", "hyperscan")))

@@ -109,10 +109,11 @@ class Verdict:
 
     @property
     def categories(self) -> tuple[str, ...]:
+        """The intimidation moves found and the genre they make ("harm", "sextortion")."""
         seen: dict[str, None] = {}
         for s in self.signals:
             category = s.name.split(".", 1)[-1]
-            if s.kind is SignalKind.CONTENT and s.score > 0 and category != "co_occurrence":
+            if s.kind is SignalKind.CONTENT and s.score > 0 and category != "evasion":
                 seen[category] = None
         return tuple(seen)
 

@@ -177,6 +177,6 @@ def test_metrics_endpoint_counts_verdicts_checks_caches_and_reloads() -> None:
     assert value('spoofguard_messages_total{action="quarantine"}') == result["verdicts"].get("quarantine", 0)
     assert value('spoofguard_check_seconds_count{check="content"}') == result["messages"]
     assert value("spoofguard_message_seconds_count") == result["messages"]
-    assert value('spoofguard_signals_total{signal="content.threat_of_harm"}') >= 1
+    assert value('spoofguard_signals_total{signal="content.harm"}') >= 1
     assert value("spoofguard_dns_cache_hits_total") > 0  # the same senders come back
     assert 'spoofguard_config_reloads_total{result="ok"} 1.0' in after_reload

@@ -62,7 +62,7 @@ def test_threat_from_clean_host_is_delivered_tagged(postfix: PostfixInstance) ->
     assert got["Subject"] == "[SUSPICIOUS] Your vote"
     report = str(got["X-Spoofguard-Report"])
     assert report.startswith("action=tag")
-    assert "content.threat_of_harm=+4.0" in report
+    assert "content.harm=+3.0" in report
     assert "no sender-risk signal" not in report  # the reason lives in the log line, not here
     score = float(str(got["X-Spoofguard-Score"]).split()[0])
     assert score >= 8.0  # over quarantine, but content alone only tags
@@ -85,7 +85,7 @@ def test_threat_from_risky_host_is_held_with_the_reason(postfix: PostfixInstance
     assert f"{entry['queue_id']}: milter-hold: END-OF-MESSAGE" in postfix.maillog()
     line = next(v for v in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in v)
     assert "action=quarantine" in line and f"client={BAD_IP}" in line
-    assert "content.threat_of_harm:+4.0" in line and "ip_reputation.no_ptr:+1.0" in line
+    assert "content.harm:+3.0" in line and "ip_reputation.no_ptr:+1.0" in line
     assert "auth.dmarc_fail_reject:+5.0" in line
     postfix.release_hold(entry["queue_id"])  # leave the queue empty for the next tests
     postfix.flush()
@@ -100,7 +100,7 @@ def test_a_big_attachment_in_front_of_the_threat_does_not_hide_it(postfix: Postf
     [entry] = postfix.wait_for_queue("hold", 1)  # held, as the unpadded message is above
     assert [r["address"] for r in entry["recipients"]] == ["padded@example.test"]
     line = next(v for v in milter.verdict_lines() if f"queue_id={entry['queue_id']}" in v)
-    assert "action=quarantine" in line and "content.threat_of_harm" in line
+    assert "action=quarantine" in line and "content.harm" in line
     assert "message.unscanned_text" not in line  # the image was skipped, not charged to the text
     postfix.delete(entry["queue_id"])
 

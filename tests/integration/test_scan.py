@@ -48,7 +48,7 @@ def test_json_has_one_record_per_message_across_maildir_mbox_and_files(mail: Pat
     assert {"archive.mbox:1", "archive.mbox:2", "archive.mbox:3", "one.eml"} <= set(by_path)
     threat = by_path["archive.mbox:1"]
     assert set(threat) == {"path", "score", "action", "categories", "degraded", "signals"}
-    assert threat["action"] == "tag" and "threat_of_harm" in threat["categories"]  # type: ignore[operator]
+    assert threat["action"] == "tag" and "harm" in threat["categories"]  # type: ignore[operator]
     assert all({"name", "score", "kind", "detail"} == set(s) for s in threat["signals"])  # type: ignore[attr-defined]
     assert by_path["archive.mbox:2"]["action"] == "accept" and by_path["archive.mbox:2"]["categories"] == []
     # the summary goes to stderr so stdout stays one JSON object per line; no progress bar when piped
@@ -61,7 +61,7 @@ def test_table_summary_counts_actions_and_categories(mail: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = {tuple(cell.strip() for cell in line.split("│")[1:4]) for line in result.stdout.splitlines() if "│" in line}
     assert ("action", "accept", "3") in rows and ("action", "tag", "2") in rows
-    assert ("category", "threat_of_harm", "2") in rows
+    assert ("category", "harm", "2") in rows
 
 
 def test_workers_give_the_same_records(mail: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from spoofguard import config
 from spoofguard.assembly import build_analyzer
+from spoofguard.content.moves import example_failures
 from spoofguard.errors import ConfigError
 from spoofguard.rules import load_rule_file, load_rule_files
 
@@ -42,7 +43,7 @@ def test_packaged_default_config_loads_with_documented_defaults() -> None:
     files = settings.rule_files()
     assert files, "the packaged config must ship rule files"
     assert all(f.is_file() for f in files)
-    assert load_rule_files(files)  # and they parse into rules
+    assert load_rule_files(files).rules  # and they parse into rules
 
 
 def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:
@@ -230,11 +231,26 @@ def test_bad_environment_config_is_reported_not_skipped(tmp_path: Path, monkeypa
 RULE_TEMPLATE = """
 [[rule]]
 id = "{id}"
-category = "threat_of_harm"
+move = "harm"
 language = "en"
 weight = 2.0
 description = "test rule"
 pattern = '''\\bwe will find you\\b'''
+match = ["We will find you."]
+no_match = ["We will find your parcel."]
+"""
+WORD_RULE_TEMPLATE = """
+[class.seek]
+description = "to look for"
+en = ["find", "found", "track*"]
+
+[[rule]]
+id = "{id}"
+move = "harm"
+weight = 2.0
+description = "test rule"
+all = ["seek", "victim"]
+within = 3
 match = ["We will find you."]
 no_match = ["We will find your parcel."]
 """
@@ -248,9 +264,43 @@ def rule_error(tmp_path: Path, body: str) -> tuple[ConfigError, Path]:
 
 
 def test_good_rule_file_loads(tmp_path: Path) -> None:
-    (rule,) = load_rule_file(write(tmp_path / "r.toml", RULE_TEMPLATE.format(id="t.find")))
+    loaded = load_rule_file(write(tmp_path / "r.toml", RULE_TEMPLATE.format(id="t.find")))
+    (rule,) = loaded.rules
     assert rule.id == "t.find"
-    assert rule.example_failures() == []
+    assert example_failures(rule, loaded.lexicon) == []
+
+
+def test_word_class_rule_uses_classes_from_any_loaded_file(tmp_path: Path) -> None:
+    builtin = config.load(config.PACKAGED_CONFIG).rule_files()
+    loaded = load_rule_files([*builtin, write(tmp_path / "w.toml", WORD_RULE_TEMPLATE.format(id="t.seek"))])
+    rule = next(r for r in loaded.rules if r.id == "t.seek")
+    assert rule.groups == (frozenset({"seek"}), frozenset({"victim"}))  # "victim" is a shipped class
+    assert example_failures(rule, loaded.lexicon) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "problem"),
+    [
+        ('[class.seek]\nen = ["track* down"]\n', "class.seek.en", "a stem ending in '*'"),
+        ('[class.seek]\nen = ["ab*"]\n', "class.seek.en", "at least three letters"),
+        ('[class.seek]\nenglish = ["find"]\n', "class.seek.english", "two-letter language code"),
+        ('[class.seek]\nen = "find"\n', "class.seek.en", "list of words"),
+        ('[class.Seek-Words]\nen = ["find"]\n', "class.Seek-Words", "lower case"),
+    ],
+    ids=["stem-inside-phrase", "short-stem", "bad-language", "not-a-list", "bad-name"],
+)
+def test_word_class_errors_name_the_file_and_key(tmp_path: Path, body: str, key: str, problem: str) -> None:
+    error, path = rule_error(tmp_path, body)
+    assert (error.path, error.key) == (str(path), key)
+    assert problem in error.problem
+
+
+def test_a_file_of_ones_own_adds_words_to_a_shipped_class(tmp_path: Path) -> None:
+    builtin = config.load(config.PACKAGED_CONFIG).rule_files()
+    extra = write(tmp_path / "x.toml", '[class.malware]\nen = ["stalkerware"]\n')
+    loaded = load_rule_files([*builtin, extra])
+    assert "stalkerware" in loaded.lexicon.classes["malware"].entries
+    assert "trojan" in loaded.lexicon.classes["malware"].entries
 
 
 @pytest.mark.parametrize(
@@ -258,7 +308,7 @@ def test_good_rule_file_loads(tmp_path: Path) -> None:
     [
         ("pattern = '''\\bwe will find you\\b'''", "pattern = '''(we will find you'''", "rule.t.bad.pattern",
          "invalid regular expression"),
-        ('category = "threat_of_harm"', 'category = "rudeness"', "rule.t.bad.category", "unknown category 'rudeness'"),
+        ('move = "harm"', 'move = "rudeness"', "rule.t.bad.move", "unknown move 'rudeness'"),
         ('match = ["We will find you."]\n', "", "rule.t.bad.match", "missing"),
         ('no_match = ["We will find your parcel."]\n', "", "rule.t.bad.no_match", "missing"),
         ("weight = 2.0", "weight = 0", "rule.t.bad.weight", "(0, 20]"),
@@ -266,9 +316,12 @@ def test_good_rule_file_loads(tmp_path: Path) -> None:
         ('language = "en"', 'language = "en"\ncolour = "red"', "rule.t.bad.colour", "unknown key"),
         ('description = "test rule"', 'description = "test rule"\nscope = "body"', "rule.t.bad.scope", "one of"),
         ('match = ["We will find you."]', "match = [1]", "rule.t.bad.match", "list of strings"),
+        ("pattern = '''\\bwe will find you\\b'''", 'all = ["nosuchclass", "victim"]', "rule.t.bad.all",
+         "unknown word class 'nosuchclass'"),
+        ('description = "test rule"', 'description = "test rule"\nwithin = 99', "rule.t.bad.within", "0 to 40"),
     ],
-    ids=["bad-regex", "unknown-category", "missing-match", "missing-no_match", "zero-weight",
-         "string-weight", "unknown-key", "bad-scope", "non-string-example"],
+    ids=["bad-regex", "unknown-move", "missing-match", "missing-no_match", "zero-weight",
+         "string-weight", "unknown-key", "bad-scope", "non-string-example", "unknown-class", "bad-within"],
 )
 def test_rule_error_names_file_and_rule_key(tmp_path: Path, old: str, new: str, key: str, problem: str) -> None:
     body = RULE_TEMPLATE.format(id="t.bad")
@@ -284,7 +337,7 @@ def test_rule_with_both_pattern_and_phrases_is_an_error(tmp_path: Path) -> None:
     error, path = rule_error(tmp_path, body)
     assert error.path == str(path)
     assert error.key == "rule.t.both"
-    assert "exactly one of 'pattern' or 'phrases'" in error.problem
+    assert "exactly one of 'all', 'pattern' or 'phrases'" in error.problem
 
 
 def test_rule_without_id_is_named_by_position(tmp_path: Path) -> None:
@@ -306,7 +359,7 @@ def test_duplicate_rule_id_across_two_files_names_the_second_file_and_the_first(
 
 
 def test_duplicate_of_a_builtin_rule_id_is_an_error(tmp_path: Path) -> None:
-    builtin = load_rule_files(config.load(config.PACKAGED_CONFIG).rule_files())
+    builtin = load_rule_files(config.load(config.PACKAGED_CONFIG).rule_files()).rules
     local = write(tmp_path / "local.toml", RULE_TEMPLATE.format(id=builtin[0].id))
     path = write(tmp_path / "spoofguard.toml", '[rules]\nfiles = ["builtin", "local.toml"]\n')
     settings = config.load(path)

@@ -19,6 +19,8 @@ from spoofguard.verdict import Signal, SignalKind
 
 RULES = load_rule_files(config.load().rule_files())
 CHECKS = {engine: ContentCheck(RULES, ContentSettings(engine=engine)) for engine in ("python", "auto")}
+KNOW = "content.knowledge"  # "we know where you live"
+HARM = "content.harm"  # "we will come after you"
 CHECK = CHECKS["auto"]
 GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"  # the Bitcoin genesis block's address
 
@@ -38,18 +40,25 @@ def plain(body: str, subject: str = "Notice", charset: str = "utf-8", encoding: 
 
 
 @pytest.mark.parametrize("engine", ["python", "auto"])
-@pytest.mark.parametrize(("body", "evasion"), [
-    ("Do it or we will c o m e  a f t e r  y o u.", "spaced-out letters"),
-    ("We know where you l.i.v.e and we will h-u-r-t y-o-u.", "punctuated letters"),
-    ("Wе knоw whеrе yоu livе.", "confusable characters"),  # Cyrillic е and о
-    ("We kn\u200dow wh\u200cere you li\u200bve.", "zero-width characters"),
-    ("We kn0w wh3re y0u l1ve.", "leetspeak"),
+@pytest.mark.parametrize(("body", "evasion", "move"), [
+    ("Do it or we will c o m e  a f t e r  y o u.", "spaced-out letters", HARM),
+    ("We know where you l.i.v.e and we will h-u-r-t y-o-u.", "punctuated letters", HARM),
+    ("Wе knоw whеrе yоu livе.", "confusable characters", KNOW),  # Cyrillic е and о
+    ("We kn\u200dow wh\u200cere you li\u200bve.", "zero-width characters", KNOW),
+    ("We kn0w wh3re y0u l1ve.", "leetspeak", KNOW),
 ])
-def test_disguised_threats_are_still_detected_and_the_disguise_counts(engine: str, body: str, evasion: str) -> None:
+def test_disguised_threats_are_still_detected_and_the_disguise_counts(engine: str, body: str, evasion: str,
+                                                                      move: str) -> None:
     found = run(plain(body), CHECKS[engine])
-    assert found["content.threat_of_harm"].score == 4.0
+    assert found[move].score > 0
     assert evasion in found["content.evasion"].detail
     assert found["content.evasion"].score == 1.0 and found["content.evasion"].kind is SignalKind.CONTENT
+
+
+def test_a_disguise_without_a_move_in_it_is_not_an_evasion() -> None:
+    found = run(plain("We know where you live. Our spring s a l e starts today, 50% off!"))
+    assert found[KNOW].score > 0
+    assert "content.evasion" not in found
 
 
 def test_evasion_alone_scores_nothing() -> None:
@@ -63,7 +72,7 @@ def test_threat_in_a_base64_html_part_is_detected() -> None:
     message["From"], message["Subject"] = "X <x@example.org>", "Notice"
     message.set_content("See the HTML version.")
     message.add_alternative("<p>We know <b>where</b> you live.</p>", subtype="html", cte="base64")
-    assert run(Message.from_bytes(message.as_bytes()))["content.threat_of_harm"].score == 4.0
+    assert run(Message.from_bytes(message.as_bytes()))[KNOW].score > 0
 
 
 @pytest.mark.parametrize(("charset", "body"), [
@@ -71,23 +80,30 @@ def test_threat_in_a_base64_html_part_is_detected() -> None:
     ("windows-1251", "Внимание. Wе knоw whеrе yоu livе."),
 ])
 def test_threats_in_legacy_charsets_are_detected(charset: str, body: str) -> None:
-    assert run(plain(body, charset=charset))["content.threat_of_harm"].score == 4.0
+    assert run(plain(body, charset=charset))[KNOW].score > 0
 
 
 def test_windows_1251_without_a_declared_charset_is_detected() -> None:
     raw = ("From: X <x@example.org>\r\nSubject: Hi\r\nContent-Type: text/plain\r\n\r\n"
            "Мы знаем, где ты живешь. We know where you live.\r\n").encode("windows-1251")
-    assert run(Message.from_bytes(raw))["content.threat_of_harm"].score == 4.0
+    assert run(Message.from_bytes(raw))[KNOW].score > 0
 
 
 def test_checksum_valid_wallet_counts_and_a_mutated_one_does_not() -> None:
-    valid = run(plain(f"Transfer the amount to {GENESIS} today."))
-    assert valid["content.extortion_payment"].score == 2.0
-    assert "checksum-valid" in valid["content.extortion_payment"].detail
-    mutated = run(plain(f"Transfer the amount to {GENESIS[:-1]}b today."))
-    assert "content.extortion_payment" not in mutated
+    claim = "I hacked your computer. "
+    valid = run(plain(f"{claim}Transfer the amount to {GENESIS} today."))
+    assert valid["content.channel"].score == 2.0
+    assert "checksum-valid" in valid["content.channel"].detail
+    mutated = run(plain(f"{claim}Transfer the amount to {GENESIS[:-1]}b today."))
+    assert "content.channel" not in mutated
     for lookalike in ("0x" + "ab" * 20 + "ff", "d41d8cd98f00b204e9800998ecf8427e", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"):
-        assert "content.extortion_payment" not in run(plain(f"Reference {lookalike} attached."))
+        assert "content.channel" not in run(plain(f"{claim}Reference {lookalike} attached."))
+
+
+def test_a_wallet_alone_is_no_intimidation() -> None:
+    found = run(plain(f"Donations welcome at {GENESIS}, thank you!"))
+    assert sum(s.score for s in found.values()) == 0.0
+    assert found["content.channel"].kind is SignalKind.INFO
 
 
 def test_sextortion_with_wallet_deadline_and_claim_reaches_quarantine_level_content() -> None:
@@ -95,7 +111,8 @@ def test_sextortion_with_wallet_deadline_and_claim_reaches_quarantine_level_cont
             f"Send $1500 in Bitcoin to {GENESIS}. You have 48 hours, or I will send the video to all your contacts.")
     found = run(plain(body, encoding="base64"))
     assert sum(s.score for s in found.values()) >= 8.0
-    assert {"content.surveillance_claim", "content.extortion_payment", "content.deadline_pressure"} <= set(found)
+    assert {"content.access", "content.recording", "content.payment", "content.channel", "content.deadline",
+            "content.disclosure", "content.sextortion"} <= set(found)
 
 
 def test_hidden_html_text_is_not_what_the_reader_sees() -> None:
@@ -103,7 +120,7 @@ def test_hidden_html_text_is_not_what_the_reader_sees() -> None:
     message["From"], message["Subject"] = "Shop <news@shop.example>", "Weekly deals"
     message.set_content('<p>Fresh deals this week.</p><div style="display:none">we know where you live</div>', subtype="html")
     found = run(Message.from_bytes(message.as_bytes()))
-    assert "content.threat_of_harm" not in found
+    assert KNOW not in found
     assert "hidden HTML text" in found["content.extraction"].detail
 
 

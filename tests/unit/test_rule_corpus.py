@@ -1,11 +1,11 @@
 """The shipped rule set against a small corpus: genre mail scores high, ordinary mail low.
 
-The score here is the content check's arithmetic, computed directly from the rules: the
-strongest matching rule per category, plus the co-occurrence bonus per extra category.
-Genre messages must reach the quarantine threshold (8.0) on content alone; ordinary mail
-(newsletters, invoices, campaign mail, a news story quoting a threat) must stay under the
-tag threshold (4.0). The patterns are also linted for nested unbounded quantifiers and run
-against large adversarial texts with a time limit.
+The score is the content check's: the strongest rule of each move, plus the bonus for each
+move beyond the first, less the discount for a report. Genre messages must reach the
+quarantine threshold (8.0) on content alone; ordinary mail (newsletters, invoices, campaign
+mail, a news story quoting a threat) must stay under the tag threshold (4.0). Regular
+expressions in rule files (tests/data/pattern_rules.toml holds realistic ones) are linted
+for nested unbounded quantifiers and run against large adversarial texts with a time limit.
 """
 
 from __future__ import annotations
@@ -14,62 +14,36 @@ import re._parser as sre_parse  # Python 3.11+: the parser behind re.compile
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from spoofguard import config
-from spoofguard.rules import CATEGORIES, Rule, load_rule_files
-from spoofguard.text import normalize
+from spoofguard.checks.content import ContentCheck, ContentSettings
+from spoofguard.content.normalize import fold
+from spoofguard.rules import Rule, load_rule_files
 
 SETTINGS = config.load()
-RULES: list[Rule] = load_rule_files(SETTINGS.rule_files())
-BONUS = 1.5  # ContentSettings.co_occurrence_bonus default; spoofguard.toml ships the same
-QUARANTINE = 8.0
-TAG = 4.0
+CHECK = ContentCheck(load_rule_files(SETTINGS.rule_files()), ContentSettings(
+    SETTINGS.checks.content.co_occurrence_bonus, threat_bonus=SETTINGS.checks.content.threat_bonus))
+PATTERN_RULES: list[Rule] = list(load_rule_files([Path(__file__).parent.parent / "data" / "pattern_rules.toml"]).rules)
+QUARANTINE = SETTINGS.policy.quarantine
+TAG = SETTINGS.policy.tag
 
 
 def score(body: str, subject: str = "") -> tuple[float, dict[str, str]]:
-    """Content score of a message and the strongest rule id per category."""
-    texts = {"text": normalize(f"{subject}\n{body}"), "subject": normalize(subject)}
-    best: dict[str, Rule] = {}
-    for rule in RULES:
-        if rule.regex.search(texts[rule.scope]):
-            if rule.category not in best or rule.weight > best[rule.category].weight:
-                best[rule.category] = rule
-    total = sum(r.weight for r in best.values()) + BONUS * max(0, len(best) - 1)
-    return total, {c: r.id for c, r in best.items()}
-
-
-# -- the rule set's shape -------------------------------------------------------------------------
-
-
-def test_shipped_bonus_is_the_one_this_corpus_assumes() -> None:
-    assert SETTINGS.checks.content.co_occurrence_bonus == BONUS
-
-
-def test_every_category_has_rules_in_english_and_most_in_spanish() -> None:
-    for category in CATEGORIES:
-        en = [r for r in RULES if r.category == category and r.language == "en"]
-        assert len(en) >= 3, category
-    es_categories = {r.category for r in RULES if r.language == "es"}
-    assert {"threat_of_harm", "data_possession_claim", "extortion_payment", "coercion_demand",
-            "voter_intimidation"} <= es_categories
-
-
-@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
-def test_rule_is_well_formed(rule: Rule) -> None:
-    assert rule.id.startswith(rule.category + ".")
-    assert len(rule.match) >= 2 and len(rule.no_match) >= 2
-    assert 0 < rule.weight <= TAG, "one category alone must stay at or below the tag threshold"
-    assert rule.example_failures() == []
+    """Content score of a message and the detail of each content signal."""
+    text = fold(f"{subject}\n{body}")
+    signals = CHECK.judge(text.folded, fold(subject).folded, evasions=text.evasions, plain=text.plain)
+    return sum(s.score for s in signals), {s.name: s.detail for s in signals}
 
 
 @pytest.mark.parametrize("word", ["bitcoin", "btc", "deadline", "camera", "webcam", "password", "contraseña",
                                   "vote", "votar", "hours", "horas", "police", "policía", "address", "video",
-                                  "malware", "pay", "paga", "comply", "consequences", "contacts"])
-def test_a_bare_word_matches_nothing(word: str) -> None:
+                                  "malware", "pay", "paga", "comply", "consequences", "contacts", "bomb", "kill"])
+def test_a_bare_word_scores_nothing(word: str) -> None:
     for text in (word, f"the {word} item is on the agenda", f"{word}: see below", f"re: {word}"):
-        assert score(text, subject=word) == (0.0, {}), text
+        assert score(text, subject=word)[0] == 0.0, text
 
 
 # -- genre messages: each reaches the quarantine threshold on content alone ----------------------
@@ -173,12 +147,10 @@ def test_genre_message_reaches_quarantine_on_content(name: str) -> None:
     assert total >= QUARANTINE, (total, hits)
 
 
-def test_the_2020_voter_email_keeps_its_documented_category_scores() -> None:
-    _, hits = score(GENRE["voter_2020"][1])
-    weights = {r.id: r.weight for r in RULES}
-    assert weights[hits["threat_of_harm"]] == 4.0
-    assert weights[hits["voter_intimidation"]] == 3.5
-    assert weights[hits["data_possession_claim"]] == 3.0
+def test_the_2020_voter_email_makes_the_moves_of_its_genre() -> None:
+    _, found = score(GENRE["voter_2020"][1])
+    assert {"content.possession", "content.harm", "content.action", "content.voter_intimidation"} <= set(found)
+    assert "come after you" in found["content.harm"]
 
 
 # -- ordinary mail: each stays under the tag threshold ------------------------------------------
@@ -327,18 +299,10 @@ def test_ordinary_message_stays_under_tag(name: str) -> None:
     assert total < TAG, (total, hits)
 
 
-def test_the_threat_plus_or_counts_once_not_as_coercion_too() -> None:
-    total, hits = score("Vote for him or we will come after you.")
-    assert "coercion_demand" not in hits
-    assert hits["threat_of_harm"] == "threat_of_harm.come_after_you"
-
-
-def test_a_news_quote_of_one_threat_only_tags_at_most() -> None:
-    # Content cannot tell a verbatim quote from the threat itself: a news story quoting the
-    # strongest phrase reaches the tag threshold, never more; authentication and the
-    # sender-risk guard keep it from quarantine.
-    total, hits = score("The FBI said the emails threatened voters: 'we will come after you'.")
-    assert list(hits) == ["threat_of_harm"] and total <= TAG
+def test_a_news_quote_of_one_threat_stays_under_tag() -> None:
+    total, found = score("The FBI said the emails threatened voters: 'we will come after you'.")
+    assert total < TAG
+    assert "content.harm" in found
 
 
 # -- pattern hygiene: no catastrophic backtracking --------------------------------------------
@@ -378,7 +342,7 @@ def test_the_lint_catches_nested_unbounded_quantifiers() -> None:
     assert not _nested_unbounded(sre_parse.parse(r"(?:\W+\w+){0,6}"))
 
 
-@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+@pytest.mark.parametrize("rule", PATTERN_RULES, ids=[r.id for r in PATTERN_RULES])
 def test_pattern_has_no_nested_unbounded_quantifier(rule: Rule) -> None:
     assert _nested_unbounded(sre_parse.parse(rule.regex.pattern)) == []
     assert ".*" not in rule.regex.pattern and ".+" not in rule.regex.pattern
@@ -411,7 +375,7 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+@pytest.mark.parametrize("rule", PATTERN_RULES, ids=[r.id for r in PATTERN_RULES])
 def test_pattern_finishes_on_adversarial_text(rule: Rule) -> None:
     with time_limit(10):
         for text in ADVERSARIAL.values():

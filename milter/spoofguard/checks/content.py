@@ -1,68 +1,99 @@
-"""Intimidation content: rule matches per category, lifted when categories co-occur.
+"""Intimidation content: the moves a message makes, what they add up to, and whether it
+makes them or reports them.
+
+Intimidation mail of every genre is built from a few moves: a claim (of access, of
+recordings, of the reader's data, of knowing where they live, of a contract on them), a
+threat (of harm, of a bomb, of disclosure, of an attack on their business) and pressure
+(a payment demand and its channel, a deadline, "don't tell the police"). Rules find moves
+through word classes in any of the languages the lexicon covers; the score is the
+strongest evidence of each move, plus a bonus for each move beyond the first, so one
+move alone, however worded, stays under the tag threshold, and pressure without a claim
+or a threat (an invoice, a sale) is no intimidation at all.
+
+What the moves say is then weighed against how the message says it: evidence inside
+quotation marks or in a sentence that reports it ("the scammers claim…") counts for
+``reported_factor`` of its weight, and a message framed as a report (reporting, naming
+the scam, advice) with no demand of its own on the reader for ``frame_factor``: news and
+advisories quoting a threat stay below the tag threshold, the threat itself does not.
 
 The text is what a reader sees (Subject, display names, every text part, HTML rendered,
-nested messages, attachment names), matched twice: as written (normalised), and folded
-back from evasions (confusable letters, spaced-out and punctuated words, leetspeak,
-zero-width and bidi tricks). Within a category only the strongest matching rule counts,
-so repeating a phrase (or several phrasings of one idea) does not stack; a demand plus a
-threat plus a deadline is what lifts the score. A checksum-valid cryptocurrency address
-is evidence of a payment demand; evasion counts only alongside intimidation, since
-newsletters use zero-width characters too.
+nested messages, attachment names), folded back from evasions (confusable letters,
+spaced-out words, leetspeak, zero-width tricks); the disguise itself counts alongside a
+move. A checksum-valid cryptocurrency address is evidence of a payment channel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..content.crypto import CryptoAddress, find_addresses
 from ..content.extract import ExtractedText, TextLimits, extract
-from ..content.matcher import RuleHit, RuleMatcher
+from ..content.genres import genre
+from ..content.matcher import RuleMatcher
+from ..content.moves import Evidence, find_evidence, sentence_breaks
 from ..content.normalize import fold
+from ..content.quotation import Framing, mark_block_quotes
 from ..lookups import LookupSession
 from ..message import Message
-from ..rules import Rule
+from ..rules import CLAIMS, THREATS, RuleSet
 from ..verdict import UNSCANNED_TEXT, Signal, SignalKind
 from . import Stage
 
-SNIPPET = 60
-PAYMENT = "extortion_payment"
+SNIPPET = 80
+CHANNEL = "channel"
+# Pressure that, said outright to the reader, makes a message a demand and not a report.
+ADDRESSED = frozenset({"payment", "deadline", "silence", "action", "condition"})
+CORE = frozenset(CLAIMS + THREATS)
+THREAT_MOVES = frozenset(THREATS)
+CLAIM_MOVES = frozenset(CLAIMS)
+DEMANDS = frozenset({"payment", "silence", "condition", "action"})  # pressure that asks something of the reader
+# Disguises normalising already undoes (the plain text reads the same): seen in the fold.
+_INVISIBLE_EVASIONS = frozenset({"zero-width characters", "bidi controls"})
 
 
 @dataclass(frozen=True, slots=True)
 class ContentSettings:
-    co_occurrence_bonus: float = 1.5  # added per category beyond the first
-    evasion_weight: float = 1.0  # evasion tricks alongside an intimidation category
-    crypto_address_weight: float = 2.0  # a checksum-valid wallet address (extortion_payment)
-    engine: str = "auto"  # rule matcher: auto | python | hyperscan
+    co_occurrence_bonus: float = 0.75  # added per move beyond the first
+    threat_bonus: float = 1.5  # a threat beside a claim or a demand: the shape of intimidation
+    evasion_weight: float = 1.0  # evasion tricks alongside intimidation moves
+    crypto_address_weight: float = 2.0  # a checksum-valid wallet address: a payment channel
+    reported_factor: float = 0.25  # what quoted or reported evidence keeps of its weight
+    frame_factor: float = 0.5  # what a message framed as a report keeps of its content score
+    frame_cues: int = 2  # how many kinds of framing make a report
+    engine: str = "auto"  # pattern-rule matcher: auto | python | hyperscan
     # Text the scan left unread (see ``extract``): for an unauthenticated sender it tags.
     unscanned_text_weight: float = 2.0
     text_limits: TextLimits = TextLimits()
 
 
 @dataclass(frozen=True, slots=True)
-class _Finding:
-    """The strongest evidence of one category."""
+class _Move:
+    """The strongest evidence of one move, and whether any of it was said outright."""
 
+    name: str
     weight: float
-    what: str  # "rule X matched '...'"
-    evaded: bool = False  # seen only once evasions were folded back
-    source: str = ""  # the rule id, or "" for evidence that is not a rule
-    others: tuple[str, ...] = ()  # weaker rules of the same category that matched too
+    words: str  # the rule and the words that fired it, for the report
+    classes: frozenset[str]  # word classes in the evidence, for naming the genre
+    outright: bool  # some evidence of this move is neither quoted nor reported
+    evaded: bool = False  # its evidence reads so only once disguised letters are read back
+    addressed: bool = False  # some outright evidence of it speaks to the reader
 
 
 class ContentCheck:
     name = "content"
     kind = SignalKind.CONTENT
 
-    def __init__(self, rules: list[Rule], settings: ContentSettings) -> None:
-        self.rules = tuple(rules)
+    def __init__(self, rules: RuleSet, settings: ContentSettings) -> None:
+        self.rules = rules
         self.settings = settings
-        self.matcher = RuleMatcher(self.rules, engine=settings.engine)
+        self.word_rules = rules.word_rules
+        self.matcher = RuleMatcher(rules.pattern_rules, engine=settings.engine)
         best: dict[str, float] = {}
-        for rule in rules:
-            best[rule.category] = max(best.get(rule.category, 0.0), rule.weight)
-        best[PAYMENT] = max(best.get(PAYMENT, 0.0), settings.crypto_address_weight)
-        self._max = (sum(best.values()) + settings.co_occurrence_bonus * max(0, len(best) - 1)
+        for rule in rules.rules:
+            best[rule.move] = max(best.get(rule.move, 0.0), rule.weight)
+        best[CHANNEL] = max(best.get(CHANNEL, 0.0), settings.crypto_address_weight)
+        self._max = (sum(best.values()) + settings.co_occurrence_bonus * max(0, len(best) - 1) + settings.threat_bonus
                      + settings.evasion_weight + settings.unscanned_text_weight)
 
     @property
@@ -74,67 +105,151 @@ class ContentCheck:
 
     def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
         text = extract(message, self.settings.text_limits)
-        found, evasions = self._findings(text)
-        signals = [self._category_signal(category, finding) for category, finding in found.items()]
-        if len(found) > 1:
-            bonus = self.settings.co_occurrence_bonus * (len(found) - 1)
-            signals.append(Signal("content.co_occurrence", bonus,
-                                  f"{len(found)} intimidation categories together: {', '.join(sorted(found))}",
-                                  SignalKind.CONTENT))
-        if evasions:
-            weight = self.settings.evasion_weight if found else 0.0
-            signals.append(Signal("content.evasion", weight, f"text disguised with {', '.join(evasions)}",
-                                  SignalKind.CONTENT if weight else SignalKind.INFO))
+        body = mark_block_quotes(text.body)
+        reading = fold("\n".join([text.subject, text.names, body, *text.attachment_names]))
+        signals = self.judge(reading.folded, fold(text.subject).folded, _wallets_in(text), reading.evasions, reading.plain,
+                             reading.rejoined)
         signals.extend(_extraction_notes(text))
         if text.unread:
             signals.append(Signal(UNSCANNED_TEXT, self.settings.unscanned_text_weight,
                                   "text left unread: " + "; ".join(text.unread)[:240]))
         return signals
 
-    def _findings(self, text: ExtractedText) -> tuple[dict[str, _Finding], tuple[str, ...]]:
-        reading = "\n".join([text.subject, text.names, text.body, *text.attachment_names])
-        whole, subject = fold(reading), fold(text.subject)
-        found: dict[str, _Finding] = {}
-        for hit in self.matcher.match({"text": whole.plain, "subject": subject.plain}):
-            _keep(found, hit.rule.category, _Finding(hit.rule.weight, _describe(hit), source=hit.rule.id))
-        evasions = tuple(dict.fromkeys(whole.evasions + subject.evasions))
-        if whole.folded != whole.plain or subject.folded != subject.plain:
-            for hit in self.matcher.match({"text": whole.folded, "subject": subject.folded}):
-                _keep(found, hit.rule.category, _Finding(hit.rule.weight, _describe(hit), evaded=True, source=hit.rule.id))
-        addresses = find_addresses(reading)
-        if addresses and self.settings.crypto_address_weight:
-            _keep(found, PAYMENT, _Finding(self.settings.crypto_address_weight, _wallets(addresses)))
-        return found, evasions
+    def judge(self, folded: str, subject: str, wallets: list[CryptoAddress] | None = None,
+              evasions: Sequence[str] = (), plain: str | None = None,
+              rejoined: Sequence[tuple[int, int]] = ()) -> list[Signal]:
+        """Signals for a text already folded (``fold(...).folded``): the moves, their sum,
+        and the discount for a report. ``plain`` is the text before evasions were folded
+        back: evidence not found in it was disguised. Evidence in ``rejoined`` spans (lines
+        joined across a broken word, out of their place) is taken as reported whenever the
+        message frames anything as a report."""
+        s = self.settings
+        hits = self.rules.lexicon.scan(folded)
+        breaks = sentence_breaks(folded)
+        evidence = find_evidence(hits, self.word_rules, breaks)
+        evidence += self._pattern_evidence(folded, subject)
+        if not evidence and not (wallets and s.crypto_address_weight):
+            return []  # most mail: nothing to weigh, and no framing to read
+        framing = Framing(folded, hits, breaks)
+        moves = self._moves(evidence, framing, folded, plain if plain is not None and evasions else folded, rejoined)
+        if wallets and s.crypto_address_weight:
+            # A working wallet address is someone asking to be paid: news and advisories
+            # print none, so it is never taken as reported.
+            _keep(moves, _Move(CHANNEL, s.crypto_address_weight, _describe_wallets(wallets), frozenset(),
+                               outright=True, addressed=True))
+        if not moves:
+            return []
+        if not moves.keys() & CORE:
+            return [Signal(f"content.{m.name}", 0.0, f"{m.words} (no claim or threat with it: not intimidation)")
+                    for m in moves.values()]
+        signals = [Signal(f"content.{m.name}", m.weight, m.words + ("" if m.outright else " (quoted or reported)"),
+                          SignalKind.CONTENT) for m in moves.values()]
+        full = sum(m.weight for m in moves.values())
+        if len(moves) > 1:
+            bonus = s.co_occurrence_bonus * (len(moves) - 1)
+            detail = f"{len(moves)} moves together: {', '.join(sorted(moves))}"
+            threats = moves.keys() & THREAT_MOVES
+            if threats and moves.keys() & (CLAIM_MOVES | DEMANDS):
+                bonus += s.threat_bonus
+                detail += f"; a threat ({', '.join(sorted(threats))}) with a claim or a demand"
+            full += bonus
+            words = frozenset().union(*(m.classes for m in moves.values()))
+            signals.append(Signal(f"content.{genre(moves.keys(), words)}", bonus, detail, SignalKind.CONTENT))
+        # A demand on the reader outside any quotation makes a threat of the message only
+        # beside a claim or threat said outright: advisories tell readers "they will ask you
+        # to pay within 48 hours" too.
+        addressed = (any(m.addressed for m in moves.values())
+                     and any(m.outright for m in moves.values() if m.name in CORE))
+        share = self._share_kept(moves) if framing.cues else 1.0
+        framed = len(framing.cues) >= s.frame_cues and not addressed
+        kept = share * (s.frame_factor if framed else 1.0)
+        if kept < 1.0:
+            why = []
+            if share < 1.0:
+                reported = sorted(m.name for m in moves.values() if not m.outright)
+                why.append(f"{', '.join(reported)} only quoted or reported")
+            if framed:
+                why.append(f"the message reads as a report: {framing.describe()}")
+            signals.append(Signal("content.reported", round(full * (kept - 1.0), 2), "; ".join(why), SignalKind.INFO))
+        disguised = sorted(m.name for m in moves.values() if m.evaded)
+        hidden = [e for e in evasions if e in _INVISIBLE_EVASIONS]  # read the same before folding
+        if (disguised or hidden) and evasions:
+            what = ", ".join(disguised) if disguised else "the text"
+            signals.append(Signal("content.evasion", s.evasion_weight,
+                                  f"{what} disguised with {', '.join(evasions)}", SignalKind.CONTENT))
+        return signals
 
-    @staticmethod
-    def _category_signal(category: str, finding: _Finding) -> Signal:
-        detail = finding.what + (" once disguised letters were read back" if finding.evaded else "")
-        if finding.others:
-            detail += f" (also {', '.join(finding.others)})"
-        return Signal(f"content.{category}", finding.weight, detail, SignalKind.CONTENT)
+    def _moves(self, evidence: list[Evidence], framing: Framing, text: str, plain: str,
+               rejoined: Sequence[tuple[int, int]]) -> dict[str, _Move]:
+        moves: dict[str, _Move] = {}
+        for found in _one_move_a_phrase(evidence):
+            moved = any(low <= found.start < high for low, high in rejoined)
+            outright = not (framing.cues if moved else framing.reported(found.start, found.end))
+            evaded = plain is not text and text[found.start:found.end] not in plain
+            addressed = outright and found.to_reader and found.rule.move in ADDRESSED
+            _keep(moves, _Move(found.rule.move, found.rule.weight, _describe(found, text), found.classes, outright,
+                               evaded, addressed))
+        return moves
+
+    def _pattern_evidence(self, folded: str, subject: str) -> list[Evidence]:
+        if not self.matcher.rules:
+            return []
+        # A subject-scope hit's position is in the Subject, which is where the reading starts.
+        return [Evidence(hit.rule, hit.start, hit.start + len(hit.matched), frozenset())
+                for hit in self.matcher.match({"text": folded, "subject": subject})]
+
+    def _share_kept(self, moves: dict[str, _Move]) -> float:
+        total = sum(m.weight for m in moves.values())
+        kept = sum(m.weight * (1.0 if m.outright else self.settings.reported_factor) for m in moves.values())
+        return kept / total if total else 1.0
 
 
-def _keep(found: dict[str, _Finding], category: str, finding: _Finding) -> None:
-    """Strongest evidence per category; on a tie the undisguised match explains it better."""
-    current = found.get(category)
+def _one_move_a_phrase(evidence: list[Evidence]) -> list[Evidence]:
+    """The same words are evidence of one move, the strongest: "we cracked the password
+    hash" is an access claim, not an access claim and a data theft besides."""
+    kept: list[Evidence] = []
+    for found in sorted(evidence, key=lambda e: -e.rule.weight):
+        if not any(other.rule.move != found.rule.move and _same_words(found, other) for other in kept):
+            kept.append(found)
+    return kept
+
+
+def _same_words(a: Evidence, b: Evidence) -> bool:
+    overlap = min(a.end, b.end) - max(a.start, b.start)
+    return overlap > 0 and overlap * 5 >= (max(a.end, b.end) - min(a.start, b.start)) * 4
+
+
+def _keep(moves: dict[str, _Move], candidate: _Move) -> None:
+    """Per move the strongest evidence; said outright if any of its evidence was."""
+    current = moves.get(candidate.name)
     if current is None:
-        found[category] = finding
+        moves[candidate.name] = candidate
         return
-    ids = [i for i in (current.source, *current.others, finding.source) if i]
-    if finding.weight > current.weight:
-        current, finding = finding, current
-    others = tuple(i for i in dict.fromkeys(ids) if i != current.source)
-    found[category] = _Finding(current.weight, current.what, current.evaded, current.source, others)
+    outright = current.outright or candidate.outright
+    best = candidate if (candidate.weight, candidate.outright) > (current.weight, current.outright) else current
+    moves[candidate.name] = _Move(best.name, best.weight, best.words, candidate.classes | current.classes, outright,
+                                  current.evaded and candidate.evaded, current.addressed or candidate.addressed)
 
 
-def _describe(hit: RuleHit) -> str:
-    text = hit.matched if len(hit.matched) <= SNIPPET else hit.matched[: SNIPPET - 1] + "…"
-    return f"rule {hit.rule.id} matched {text!r}"
+def _describe(found: Evidence, text: str) -> str:
+    words = " ".join(text[found.start:found.end].split())
+    if len(words) > SNIPPET:
+        words = words[: SNIPPET - 1] + "…"
+    return f"{found.rule.id} {words!r}"
 
 
-def _wallets(addresses: list[CryptoAddress]) -> str:
+def _wallets_in(text: ExtractedText) -> list[CryptoAddress]:
+    return find_addresses("\n".join([text.subject, text.body]))
+
+
+def _describe_wallets(addresses: list[CryptoAddress]) -> str:
     shown = ", ".join(f"{a.coin} {a.address[:12]}…" for a in addresses[:3])
     return f"checksum-valid cryptocurrency address: {shown}"
+
+
+def _position(text: str, address: CryptoAddress) -> tuple[int, int]:
+    at = text.find(address.address.casefold())
+    return (at, at + len(address.address)) if at != -1 else (0, 0)
 
 
 def _extraction_notes(text: ExtractedText) -> list[Signal]:

@@ -59,6 +59,7 @@ _BLOCK = frozenset({"address", "article", "aside", "blockquote", "br", "center",
                     "p", "pre", "section", "table", "tbody", "tfoot", "thead",
                     "tr", "ul", "body", "html", "caption"})
 _CELLS = frozenset({"td", "th"})
+_QUOTING = frozenset({"blockquote", "q"})
 # Start tags that close an open <p>, and elements that close an open one of their own kind,
 # as browsers do: otherwise text after an unclosed hidden <p> would wrongly stay hidden.
 _CLOSES_P = frozenset({"p", "div", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -567,6 +568,8 @@ class _Renderer(HTMLParser):
                 self._emit(alt if len(alt.strip()) <= 1 else f" {alt} ", state)
             self._finish(element)
             return
+        if tag in _QUOTING:
+            self._emit(" \u201c", state)  # a quotation reads as one: see content.quotation
         self._generate(matched.before, values, state)
         element.after = _resolve(matched.after, values, state)
         self.stack.append(element)
@@ -632,6 +635,8 @@ class _Renderer(HTMLParser):
         """Close an element: its ::after text, its bidi run, its line break, its tooltip."""
         if element.after:
             self._emit(*element.after)
+        if element.tag in _QUOTING:
+            self._emit("\u201d ", element.state)
         if element.run:
             self.visible.close_run()
         self._break(element.box, element.state)

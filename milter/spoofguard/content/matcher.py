@@ -73,7 +73,7 @@ class RuleMatcher:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if engine == "hyperscan" and _hs is None:
             raise RuntimeError("engine 'hyperscan' needs the hyperscan package (extra 'fast')")
-        self.rules = tuple(rules)
+        self.rules = tuple(rule for rule in rules if rule.regex is not None)  # word-class rules are not its
         indexed = list(enumerate(self.rules))
         self._hyperscan: _HyperscanScopes | None = None
         if engine != "python" and _hs is not None:
@@ -116,10 +116,16 @@ def _confirm(members: Iterable[tuple[int, Rule]], text: str, start: int = 0) -> 
     for index, rule in members:
         # search(text, pos) sees the text before pos for \b and lookbehind, and finds the
         # same first match as search(text) when nothing matches earlier.
-        found = rule.regex.search(text, start)
+        found = _regex(rule).search(text, start)
         if found is not None:
             out.append((index, RuleHit(rule, found.group(0), found.start())))
     return out
+
+
+def _regex(rule: Rule) -> re.Pattern[str]:
+    """The pattern of a pattern rule (the matcher holds no others)."""
+    assert rule.regex is not None
+    return rule.regex
 
 
 # --- Python engine ----------------------------------------------------------------------
@@ -130,8 +136,8 @@ def _python_groups(indexed: Sequence[tuple[int, Rule]]) -> list[_Group]:
     buckets: dict[tuple[str, str, int], list[tuple[int, Rule]]] = {}
     groups: list[_Group] = []
     for index, rule in indexed:
-        if _combinable(rule.regex):
-            buckets.setdefault((rule.scope, rule.category, rule.regex.flags), []).append((index, rule))
+        if _combinable(_regex(rule)):
+            buckets.setdefault((rule.scope, rule.category, _regex(rule).flags), []).append((index, rule))
         else:
             groups.append(_Group(rule.scope, None, ((index, rule),)))
     for (scope, _, flags), members in buckets.items():
@@ -139,7 +145,7 @@ def _python_groups(indexed: Sequence[tuple[int, Rule]]) -> list[_Group]:
         if len(members) > 1:
             # A newline ends a trailing comment of a verbose pattern before the group closes.
             end = "\n)" if flags & re.VERBOSE else ")"
-            source = "|".join(f"(?:{rule.regex.pattern}{end}" for _, rule in members)
+            source = "|".join(f"(?:{_regex(rule).pattern}{end}" for _, rule in members)
             try:
                 reject = re.compile(source, flags)
             except re.error:  # e.g. one name used by two patterns, or inline global flags
@@ -359,7 +365,7 @@ class _HyperscanScopes:
         self._local = threading.local()  # Hyperscan scratch space is per thread
         by_scope: dict[str, list[tuple[int, str]]] = {}
         for index, rule in indexed:
-            source = hyperscan_superset(rule.regex)
+            source = hyperscan_superset(_regex(rule))
             if source is not None:
                 by_scope.setdefault(rule.scope, []).append((index, source))
                 self._rules[index] = rule

@@ -138,6 +138,9 @@ class Folded:
     plain: str
     folded: str
     evasions: tuple[str, ...]
+    # Spans of ``folded`` that repeat lines with a word broken across them, joined back
+    # ("come af" / "ter you"): text a reader reads across, found out of its place.
+    rejoined: tuple[tuple[int, int], ...] = ()
 
 
 def normalize(text: str) -> str:
@@ -164,12 +167,17 @@ def fold(text: str) -> Folded:
     plains: list[str] = []
     foldeds: list[str] = []
     evasions: dict[str, None] = {}
+    rejoined: list[tuple[int, int]] = []
+    offset = 0
     for piece in _slices(text):
         done = _fold(piece)
         plains.append(done.plain)
-        foldeds.append(done.folded)
+        if done.folded:
+            rejoined += [(start + offset, end + offset) for start, end in done.rejoined]
+            foldeds.append(done.folded)
+            offset += len(done.folded) + 1
         evasions.update(dict.fromkeys(done.evasions))
-    return Folded(" ".join(p for p in plains if p), " ".join(f for f in foldeds if f), tuple(evasions))
+    return Folded(" ".join(p for p in plains if p), " ".join(foldeds), tuple(evasions), tuple(rejoined))
 
 
 _SLICE = 64 * 1024
@@ -213,14 +221,30 @@ def _fold(text: str) -> Folded:
             evasions.append("confusable characters")
 
     if "\n" in base and (rejoined := join_broken_lines(base)):
-        base += "\n" + rejoined
+        base += "\n" + _REJOINED_START + rejoined + _REJOINED_END
     found: set[str] = set()
     protected = "@" in base or "://" in base or "www." in base
     pieces = _PROTECTED.split(base) if protected else [base]
     for index in range(0, len(pieces), 2):  # odd indices are URLs and addresses
         pieces[index] = _unhide_words(pieces[index], found)
     evasions += [name for name in ("spaced-out letters", "punctuated letters", "leetspeak") if name in found]
-    return Folded(plain, _collapse("".join(pieces)), tuple(evasions))
+    folded, spans = _take_marks(_collapse("".join(pieces)))
+    return Folded(plain, folded, tuple(evasions), spans)
+
+
+# Marks around the rejoined lines while they are folded; no text keeps these controls
+# (``_INVISIBLE`` removes them from the message first).
+_REJOINED_START, _REJOINED_END = "\x02", "\x03"
+
+
+def _take_marks(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    start = text.find(_REJOINED_START)
+    if start == -1:
+        return text, ()
+    end = text.find(_REJOINED_END, start)
+    end = len(text) if end == -1 else end
+    cleaned = text[:start] + text[start + 1:end] + text[end + 1:]
+    return cleaned.strip(), ((start, end - 1),)
 
 
 def join_broken_lines(text: str) -> str:
