@@ -3,10 +3,12 @@
 The messages are in tests/data (written for these tests, never taken from the evaluation
 corpus):
 
-* genre_paraphrases.toml: intimidation of every genre in seven languages, paraphrased,
-  spun and formal or informal: each must be tagged on what it says alone;
-* near_misses.toml: collection letters, password notices, campaign mail, charity appeals,
-  security reports, jokes: each must be accepted;
+* genre_paraphrases.toml and intimidation_more.toml: intimidation of every genre in seven
+  languages, paraphrased, spun, veiled, formal or informal: each must be tagged on what it
+  says alone;
+* near_misses.toml and ham_more.toml: collection letters, password notices, campaign mail,
+  charity appeals, security reports, jokes, and news that describes threats: each must be
+  accepted;
 * quoting_ham.toml: news, advisories and IT-desk warnings that quote a threat: each must be
   accepted, and the threat it quotes, sent on its own, must be tagged.
 
@@ -39,8 +41,9 @@ def load(name: str) -> list[dict[str, Any]]:
     return messages
 
 
-PARAPHRASES = load("genre_paraphrases.toml")
+PARAPHRASES = load("genre_paraphrases.toml") + load("intimidation_more.toml")
 NEAR_MISSES = load("near_misses.toml")
+MORE_HAM = load("ham_more.toml")
 QUOTING = load("quoting_ham.toml")
 
 
@@ -88,6 +91,12 @@ JOKE = pytest.mark.xfail(strict=True, reason="a joking threat with a deadline re
                                      for m in NEAR_MISSES])
 def test_ordinary_mail_with_the_same_words_is_accepted(message: dict[str, Any]) -> None:
     verdict = analyze(message["subject"], message["body"], message["sender"])
+    assert verdict.action is Action.ACCEPT, explain(verdict)
+
+
+@pytest.mark.parametrize("message", MORE_HAM, ids=[m["id"] for m in MORE_HAM])
+def test_more_ordinary_and_quoting_mail_is_accepted(message: dict[str, Any]) -> None:
+    verdict = analyze(message["subject"], message["body"], message["sender"], newsletter=message["part"] == "quoting")
     assert verdict.action is Action.ACCEPT, explain(verdict)
 
 

@@ -158,10 +158,12 @@ class ContentCheck:
         # A demand on the reader outside any quotation makes a threat of the message only
         # beside a claim or threat said outright: advisories tell readers "they will ask you
         # to pay within 48 hours" too.
-        addressed = (any(m.addressed for m in moves.values())
-                     and any(m.outright for m in moves.values() if m.name in CORE))
-        share = self._share_kept(moves) if framing.cues else 1.0
-        framed = len(framing.cues) >= s.frame_cues and not addressed
+        outright_core = any(m.outright for m in moves.values() if m.name in CORE)
+        addressed = outright_core and any(m.addressed for m in moves.values())
+        share = self._share_kept(moves)
+        # A report: framed as one, with no demand of its own on the reader; or one cue
+        # of framing where no claim or threat at all is made outright.
+        framed = not addressed and (len(framing.cues) >= s.frame_cues or (framing.cues and not outright_core))
         kept = share * (s.frame_factor if framed else 1.0)
         if kept < 1.0:
             why = []

@@ -25,10 +25,11 @@ SPEAKER = "speaker"  # first-person words: I, we, ich, nous, wij, eu...
 READER_WEAK = "reader_weak"  # "su", "seu", "sua": your, his or her
 FORMAL_YOU = "formal_you"  # "usted", "você", "pague": the reader addressed formally
 NEGATION = "negation"
+CONDITION = "condition"
 READER_REACH = 5  # words before or after the span a second-person word may stand
 SPEAKER_REACH = 8  # and a first-person one: "I am a hacker who ... broke into your device"
 UNLESS_REACH = 2  # words around the span where an ``unless`` class voids it
-NEGATION_REACH = 1  # a negation must stand right before or inside: "we will never share"
+NEGATION_REACH = 1  # a negation must stand right before the span or inside it: "we will never share"
 MAX_PER_RULE = 8
 
 
@@ -53,6 +54,11 @@ class _Index:
             self.sentence[id(hit)] = bisect.bisect_right(breaks, hit.start)
             for name in hit.classes:
                 self.by_class.setdefault(name, []).append(hit)
+        if NEGATION in self.by_class and CONDITION in self.by_class:
+            # "si no pagas", "if you don't pay": the negation is the condition's, not the move's.
+            phrases = [(h.start, h.end) for h in self.by_class[CONDITION] if h.phrase]
+            self.by_class[NEGATION] = [h for h in self.by_class[NEGATION]
+                                       if not any(a <= h.start and h.end <= b for a, b in phrases)]
         if FORMAL_YOU in self.by_class and READER_WEAK in self.by_class:
             # "su", "seu", "sua" are "your" only where the message speaks formally to the
             # reader ("usted", "você", "pague"); elsewhere they are "his" and "her".
@@ -116,8 +122,8 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
             continue
         if rule.speaker and not index.near(SPEAKER, low - SPEAKER_REACH, high + SPEAKER_REACH):
             continue
-        if any(index.near(name, low - (NEGATION_REACH if name == NEGATION else UNLESS_REACH), high + UNLESS_REACH)
-               for name in rule.unless):
+        if any(index.near(name, low - NEGATION_REACH, high) if name == NEGATION
+               else index.near(name, low - UNLESS_REACH, high + UNLESS_REACH) for name in rule.unless):
             continue
         start, end = min(h.start for h in span), max(h.end for h in span)
         if out and start < out[-1].end:
@@ -155,11 +161,12 @@ def fires(rule: Rule, lexicon: Lexicon, text: str) -> bool:
     return bool(find_evidence(lexicon.scan(folded), (rule,), sentence_breaks(folded)))
 
 
-_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
+_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)|[-=_*:#~|+]{3,}")
 
 
 def sentence_breaks(text: str) -> list[int]:
-    """Where sentences end: a full stop, question or exclamation mark before a space."""
+    """Where sentences end: a full stop, question or exclamation mark before a space, or a
+    rule of punctuation ("-----", "=-=-=", ":::::") between sections of a newsletter."""
     return [m.end() for m in _SENTENCE_END.finditer(text)]
 
 

@@ -29,8 +29,8 @@ from .lexicon import WordHit
 __all__ = ["Framing", "mark_block_quotes", "quoted_spans"]
 
 REPORT_VERB = "report_verb"
-REPORT_SUBJECT = "report_subject"  # the mail, its senders and victims: a sentence naming them reports
-REPORT_PERSON = "report_person"  # anyone else: with a reporting verb the sentence reports
+REPORT_SUBJECT = "report_subject"  # the mail's senders and victims: a sentence naming them reports
+REPORT_PERSON = "report_person"  # the mail itself, or anyone: with a reporting verb the sentence reports
 HEARSAY = "hearsay"  # "allegedly", "aurait", "sei": reported speech on its own
 SCAM_WORD = "scam_word"
 ADVICE = "advice"
