@@ -222,6 +222,13 @@ class DomainAgeSection:
     whois_servers: dict[str, str] = field(default_factory=dict)  # tld -> host[:port]
     cache_days: float = field(default=7.0, metadata=_check(_positive))
     zone: tuple[AgeZoneSection, ...] = ()
+    # A lookalike domain (impersonation.lookalike_domain) younger than this many days adds
+    # young_lookalike_weight; one older than established_lookalike_years adds the (negative)
+    # established_lookalike_weight, never more than the lookalike signal itself.
+    young_lookalike_days: float = field(default=30.0, metadata=_check(_positive))
+    young_lookalike_weight: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    established_lookalike_years: float = field(default=5.0, metadata=_check(_positive))
+    established_lookalike_weight: float = field(default=-2.5, metadata=_check(lambda v: None if v <= 0 else "must not be positive"))
 
 
 @dataclass(frozen=True)

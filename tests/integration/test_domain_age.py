@@ -42,6 +42,8 @@ def rdap() -> Iterator[LoopbackRDAP]:
         server.add_domain("dormant.test", ago(5000))
         server.add_domain("example.test", ago(1))  # the recipients' own, brand new domain
         server.add_domain("mycorp.test", ago(1))
+        server.add_domain("rnycorp.test", ago(3))  # a lookalike of mycorp.test, days old
+        server.add_domain("myc0rp.test", ago(5500))  # one that has existed for fifteen years
         yield server
 
 
@@ -180,3 +182,19 @@ def test_whois_only_tld(tmp_path: Path, dns: LoopbackDNS, rdap: LoopbackRDAP, wh
     verdict, _ = analyze(analyzer, from_("nyligen.se"), mail_from="b@nyligen.se")
     young = age_signals(verdict)["domain_age.young"]
     assert young.score == 3.0 and "WHOIS" in young.detail
+
+
+def test_a_lookalike_registered_days_ago_weighs_more_and_one_from_years_ago_less(
+        tmp_path: Path, dns: LoopbackDNS, rdap: LoopbackRDAP) -> None:
+    analyzer = build(tmp_path, dns, rdap)
+    fresh, _ = analyze(analyzer, from_("rnycorp.test"), mail_from="someone@rnycorp.test")
+    found = {s.name: s.score for s in fresh.signals if s.score}
+    assert found["impersonation.lookalike_domain"] == 3.5
+    assert found["domain_age.young_lookalike"] == 1.5
+    assert found["domain_age.young"] == 3.0
+
+    old, _ = analyze(analyzer, from_("myc0rp.test"), mail_from="someone@myc0rp.test")
+    found = {s.name: s.score for s in old.signals if s.score}
+    assert found["impersonation.lookalike_domain"] == 3.5
+    assert found["domain_age.established_lookalike"] == -2.5  # a fifteen-year-old name: weak
+    assert "domain_age.young" not in found

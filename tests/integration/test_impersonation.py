@@ -105,11 +105,24 @@ def test_lookalike_of_own_domain_with_cyrillic_letters(analyzer) -> None:  # typ
     assert "impersonation.lookalike_domain" in fired(verdict)
 
 
-def test_envelope_mismatch_only_when_neither_authenticates(analyzer) -> None:  # type: ignore[no-untyped-def]
-    verdict, _ = analyze(analyzer, message_bytes("Boss <boss@unknown-corp.test>"), mail_from="x@other.test")
+def test_envelope_mismatch_counts_only_for_a_domain_worth_impersonating(analyzer) -> None:  # type: ignore[no-untyped-def]
+    # Mail "from" your own domain (or a protected brand), sent with someone else's envelope.
+    verdict, _ = analyze(analyzer, message_bytes("IT <it@mycorp.test>"), mail_from="x@other.test")
     assert "impersonation.envelope_mismatch" in fired(verdict)
-    verdict, _ = analyze(analyzer, message_bytes("Boss <boss@unknown-corp.test>"), mail_from="x@bulk.test")  # SPF pass for bulk.test
+    verdict, _ = analyze(analyzer, message_bytes("PayPal <service@paypal.com>"), mail_from="x@other.test")
+    assert "impersonation.envelope_mismatch" in fired(verdict)
+    # An ordinary domain with a bounce domain elsewhere: what lists and mail services do.
+    verdict, _ = analyze(analyzer, message_bytes("Boss <boss@unknown-corp.test>"), mail_from="bounces@esp.test")
     assert "impersonation.envelope_mismatch" not in fired(verdict)
+    verdict, _ = analyze(analyzer, message_bytes("IT <it@mycorp.test>"), mail_from="x@bulk.test")  # SPF pass for bulk.test
+    assert "impersonation.envelope_mismatch" not in fired(verdict)
+
+
+def test_list_mail_rewrites_reply_to_and_envelope_without_counting(analyzer) -> None:  # type: ignore[no-untyped-def]
+    listed = "List-Id: <users.lists.other.test>\r\nReply-To: author@gmail.com\r\n"
+    verdict, _ = analyze(analyzer, message_bytes("Ann via users <users@lists.other.test>", extra=listed),
+                         mail_from="users-bounces@lists.other.test")
+    assert fired(verdict) == {}
 
 
 def test_reply_to_freemail_and_other_domains(analyzer) -> None:  # type: ignore[no-untyped-def]

@@ -215,6 +215,16 @@ def _edit_reason(label: str, protected: str, distance: int) -> str:
     return f"{distance} characters changed: {pair}"
 
 
+# Letters of one shape, mirrored or nearly so, that a reader can take one for another even
+# at the start of a name (``qaypal``); any other first letter reads as another name.
+_SIMILAR_FIRST: Final = frozenset(frozenset(pair) for pair in ("pq", "bd", "nh", "uv", "ce", "il", "mn"))
+
+
+def _same_start(label: str, protected: str) -> bool:
+    first, other = label[:1], protected[:1]
+    return first == other or frozenset((first, other)) in _SIMILAR_FIRST
+
+
 # --- Detector -----------------------------------------------------------------------------
 
 
@@ -289,8 +299,9 @@ class LookalikeDetector:
     2. equal confusable skeletons (``раураl``, ``paypa1``, ``rnicrosoft``), at any length;
     3. an edit distance (optimal string alignment: insert, delete, substitute, swap
        neighbours) of at most ``max_distance`` from a protected label at least
-       ``min_label_length`` long, so ``gooogle`` fires for ``google`` but ``ibn`` not
-       for ``ibm``;
+       ``min_label_length`` long that keeps its first letter or one of like shape, so
+       ``gooogle`` and ``qaypal`` fire but ``ibn`` not for ``ibm`` and ``email`` not
+       for ``gmail`` (a changed first letter is the one a reader sees);
     4. a non-ASCII label whose skeleton is within one edit of a protected skeleton: at any
        length when it mixes scripts (``pаypall``), else for protected labels at least
        ``min_label_length`` long (all-Cyrillic ``аррӏе``);
@@ -386,6 +397,8 @@ class LookalikeDetector:
         size = len(name.display)
         for length in range(size - limit, size + limit + 1):
             for protected in self._by_length.get(length, ()):
+                if not _same_start(name.display, protected.display):
+                    continue  # readers read a name from its start: "email" is no "gmail"
                 distance = OSA.distance(name.display, protected.display, score_cutoff=limit)
                 key = (distance, protected.suffix != name.suffix)
                 if distance <= limit and key < best_key:

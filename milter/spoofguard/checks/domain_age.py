@@ -29,6 +29,7 @@ from ..message import Message
 from ..verdict import Signal, SignalKind
 from . import Stage
 from .auth import from_address
+from .impersonation import LOOKALIKE_NOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,11 @@ class DomainAgeSettings:
     never_age: frozenset[str] = frozenset()  # organizational domains
     zones: tuple[AgeZone, ...] = ()
     lookup_timeout: float = 4.0
+    # A lookalike domain (see the impersonation check) weighs more when young, less when old.
+    young_lookalike_days: float = 30.0
+    young_lookalike_weight: float = 1.5
+    established_lookalike_years: float = 5.0
+    established_lookalike_weight: float = -2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,29 @@ class DomainAgeCheck:
         if self.registry is None:
             return [Signal("domain_age.offline", 0.0, "offline: domain ages not looked up")]
         ages = [self._age_of(domain, roles, lookups) for domain, roles in domains.items()]
-        return self._signals(ages)
+        return self._signals(ages) + self._lookalike(message, ages)
+
+    def _lookalike(self, message: Message, ages: list[DomainAge]) -> list[Signal]:
+        """A lookalike registered days ago is made for this; one registered fifteen years ago
+        is most likely a business of its own that happens to look alike."""
+        noted = message.notes.get(LOOKALIKE_NOTE)
+        if not noted:
+            return []
+        domain, weight = noted
+        age = next((a for a in ages if a.domain == domain and a.age_days is not None), None)
+        if age is None or age.age_days is None:
+            return []
+        s = self.settings
+        if age.age_days < s.young_lookalike_days and s.young_lookalike_weight:
+            return [Signal("domain_age.young_lookalike", s.young_lookalike_weight,
+                           f"the lookalike domain {domain} is {_span(age.age_days)} old ({age.basis})",
+                           SignalKind.SENDER_RISK)]
+        if age.age_days > s.established_lookalike_years * 365.25 and s.established_lookalike_weight:
+            reduction = max(s.established_lookalike_weight, -weight)  # never below nothing
+            return [Signal("domain_age.established_lookalike", reduction,
+                           f"the lookalike domain {domain} has existed for {_span(age.age_days)} ({age.basis}): "
+                           "an established name, not one made for this", SignalKind.INFO)]
+        return []
 
     def _age_of(self, domain: str, roles: tuple[str, ...], lookups: LookupSession) -> DomainAge:
         fns = self._lookups(domain)

@@ -4,6 +4,15 @@ Most tells only count when nothing authenticates the From domain: a newsletter t
 passes DMARC may legitimately reply from another domain. A lookalike of a protected
 domain, or a protected domain shown in the display name, counts even then, because an
 impostor can authenticate the lookalike domain it registered.
+
+Tells count only where they tell something. Real mail providers (the freemail list) are
+never lookalikes: mail.com is a provider, not a fake gmail.com. The same name under
+another suffix (slack.net beside slack.com) is weak on its own. Mailing lists rewrite
+Reply-To and the envelope, so neither counts on list mail; an envelope sender from another
+domain is ordinary (bounce domains of lists and mail services) unless the From domain is
+one worth impersonating or the recipient's own. How old a lookalike domain is weighs in
+too, in the domain age check: one registered days ago is strong, one registered years ago
+is weak.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ class ImpersonationWeights:
     from_is_recipient: float = 3.0
     display_name_address: float = 2.0
     lookalike_domain: float = 3.5
+    lookalike_other_suffix: float = 1.0  # the same name under another suffix: weak on its own
     envelope_mismatch: float = 1.0
     reply_to_divergence: float = 1.0
     reply_to_freemail: float = 2.0
@@ -71,26 +81,31 @@ class ImpersonationCheck:
             return []
         from_org = organizational_domain(from_domain)
         found = [
-            self._lookalike(from_domain, authenticated),
+            self._lookalike(message, from_domain, authenticated),
             self._display_name(message, from_addr, from_org, authenticated),
         ]
         if not authenticated:
+            listed = _list_mail(message)
             found += [
                 self._from_is_recipient(message, from_addr, from_org, summary),
-                self._envelope_mismatch(message, from_org, summary),
-                self._reply_to(message, from_org),
+                None if listed else self._envelope_mismatch(message, from_org, summary),
+                None if listed else self._reply_to(message, from_org),
             ]
         return [s for s in found if s is not None]
 
     def _signal(self, what: str, weight: float, detail: str) -> Signal:
         return Signal(f"impersonation.{what}", weight, detail, SignalKind.SENDER_RISK)
 
-    def _lookalike(self, from_domain: str, authenticated: bool) -> Signal | None:
+    def _lookalike(self, message: Message, from_domain: str, authenticated: bool) -> Signal | None:
+        if organizational_domain(from_domain) in self.settings.freemail:
+            return None  # a real mail provider, whatever it resembles
         hit = self.lookalikes.check(from_domain)
         if hit is None or (hit.other_suffix and authenticated):
             return None
-        return self._signal("lookalike_domain", self.settings.weights.lookalike_domain,
-                            f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
+        w = self.settings.weights
+        weight = w.lookalike_other_suffix if hit.other_suffix else w.lookalike_domain
+        message.notes[LOOKALIKE_NOTE] = (hit.domain, weight)
+        return self._signal("lookalike_domain", weight, f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
 
     def _display_name(self, message: Message, from_addr: str, from_org: str, authenticated: bool) -> Signal | None:
         display = _display_name(message)
@@ -104,7 +119,9 @@ class ImpersonationCheck:
         if not foreign and not other_addresses:
             return None
         protected = [d for d in foreign if d in self.settings.protected]
-        if authenticated and not protected:
+        if not protected and (authenticated or not other_addresses or _list_mail(message)):
+            # A bare domain in a display name ("CNET News.com Daily") is a brand; another
+            # address there counts unless a list or forwarding service put it there.
             return None
         what = ", ".join(other_addresses or foreign)
         return self._signal("display_name_address", self.settings.weights.display_name_address,
@@ -128,6 +145,8 @@ class ImpersonationCheck:
         envelope_org = organizational_domain(envelope_domain)
         if envelope_org == from_org:
             return None
+        if from_org not in self.settings.protected and not _recipient_domain(message, from_org):
+            return None  # bounce domains of lists and mail services: ordinary
         if summary is not None and summary.spf is not None and summary.spf.result == "pass":
             return None  # the envelope domain authenticated itself
         return self._signal("envelope_mismatch", self.settings.weights.envelope_mismatch,
@@ -150,6 +169,19 @@ class ImpersonationCheck:
             return self._signal("reply_to_divergence", self.settings.weights.reply_to_divergence,
                                 f"Reply-To {address.lower()} ({org}) differs from From domain {from_org}")
         return None
+
+
+LOOKALIKE_NOTE = "impersonation.lookalike"  # (domain, weight), for the domain age check
+_LIST_FIELDS = ("List-Id", "List-Post")
+
+
+def _list_mail(message: Message) -> bool:
+    """Mail through a mailing list, which rewrites Reply-To and the envelope sender."""
+    return any(message.header(name) for name in _LIST_FIELDS)
+
+
+def _recipient_domain(message: Message, org: str) -> bool:
+    return any(organizational_domain(domain_of(r) or "") == org for r in message.envelope.rcpts)
 
 
 def _display_name(message: Message) -> str:
