@@ -29,7 +29,7 @@ from ..message import Message
 from ..verdict import Signal, SignalKind
 from . import Stage
 from .auth import from_address
-from .impersonation import LOOKALIKE_NOTE
+from .impersonation import LOOKALIKE_NOTE, NotedLookalike
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +147,9 @@ class DomainAgeCheck:
         """A lookalike registered days ago is made for this; one registered fifteen years ago
         is most likely a business of its own that happens to look alike."""
         noted = message.notes.get(LOOKALIKE_NOTE)
-        if not noted:
+        if not isinstance(noted, NotedLookalike):
             return []
-        domain, weight = noted
+        domain, weight = noted.domain, noted.weight
         age = next((a for a in ages if a.domain == domain and a.age_days is not None), None)
         if age is None or age.age_days is None:
             return []

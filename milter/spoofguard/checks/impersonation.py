@@ -104,7 +104,7 @@ class ImpersonationCheck:
             return None
         w = self.settings.weights
         weight = w.lookalike_other_suffix if hit.other_suffix else w.lookalike_domain
-        message.notes[LOOKALIKE_NOTE] = (hit.domain, weight)
+        message.notes[LOOKALIKE_NOTE] = NotedLookalike(hit.domain, weight)
         return self._signal("lookalike_domain", weight, f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
 
     def _display_name(self, message: Message, from_addr: str, from_org: str, authenticated: bool) -> Signal | None:
@@ -171,7 +171,13 @@ class ImpersonationCheck:
         return None
 
 
-LOOKALIKE_NOTE = "impersonation.lookalike"  # (domain, weight), for the domain age check
+LOOKALIKE_NOTE = "impersonation.lookalike"  # a NotedLookalike, for the domain age check
+
+
+@dataclass(frozen=True, slots=True)
+class NotedLookalike:
+    domain: str  # organizational domain of the lookalike
+    weight: float  # what the lookalike signal scored
 _LIST_FIELDS = ("List-Id", "List-Post")
 
 
