@@ -59,7 +59,8 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
     changes: list[HeaderEdit] = list(remove_forged_headers(message))
     changes.extend(verdict.edits)
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
-    if verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded or verdict.unscanned:
+    if (verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded or verdict.unscanned
+            or verdict.categories):
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
     changes.extend(subject_edits(message, settings.subject_prefix, tag=verdict.action in (Action.TAG, Action.QUARANTINE)))
     quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None

@@ -49,6 +49,7 @@ def build_policy(settings: Settings) -> Policy:
         on_error="tempfail" if p.on_error == "tempfail" else "accept",
         dry_run=p.dry_run,
         judge_local_submissions=p.judge_local_submissions,
+        trust_authenticated_lists=p.trust_authenticated_lists,
     )
 
 

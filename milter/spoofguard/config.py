@@ -110,6 +110,7 @@ class PolicySection:
     on_error: str = field(default="accept", metadata=_check(_one_of("accept", "tempfail")))
     dry_run: bool = False
     judge_local_submissions: bool = False
+    trust_authenticated_lists: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Literal
 
 from .verdict import Action, Signal, SignalKind, Thresholds
 
+AUTHENTICATED_LIST = "auth.authenticated_list"  # see checks.auth
+
 OnError = Literal["accept", "tempfail"]
 
 
@@ -30,6 +32,10 @@ class Policy:
     # Mail submitted on this host (loopback client: cron, bounces, our own digest) or by an
     # SMTP-authenticated user is outbound, not something to judge as inbound intimidation.
     judge_local_submissions: bool = False
+    # An authenticated newsletter or list mail with no sender risk is neither tagged nor
+    # held for its content: news and advisories quote threats. The report header still
+    # shows what was found.
+    trust_authenticated_lists: bool = True
 
     @property
     def thresholds(self) -> Thresholds:
@@ -80,6 +86,8 @@ def _guarded(
     action = _by_threshold(policy, score)
     if action is Action.ACCEPT:
         return action, f"score {score:.1f} below tag threshold"
+    if policy.trust_authenticated_lists and risk <= 0 and any(s.name == AUTHENTICATED_LIST for s in signals):
+        return Action.ACCEPT, f"score {score:.1f}, but an authenticated newsletter with no sender risk: not tagged"
     if not policy.require_content_and_sender_risk or action.rank < Action.QUARANTINE.rank:
         return action, f"score {score:.1f} reaches {action.value}"
     has_content = content > 0

@@ -108,3 +108,52 @@ def test_local_deny_file_is_reread_on_sighup(postfix: PostfixInstance, milter: M
     deny_file.write_text(deny_file.read_text() + "198.51.100.0/24\n")
     milter.reload()
     assert "ip_reputation.local_deny=+6.0 198.51.100.20 in local deny list (198.51.100.0/24)" in report_for("after-deny")
+
+
+NEWS_ARTICLE = (
+    "Voters in several states received threatening emails this week that claimed to come from a "
+    "far-right group. One message, shared with the Sender News desk, reads: \"We are in possession "
+    "of all your information. You will vote for Trump on Election Day or we will come after you.\" "
+    "Election officials said the senders spoofed the group's address and urged recipients not to "
+    "reply and to report the emails to the FBI.\n"
+)
+
+
+def newsletter(body: str, subject: str, to: str) -> bytes:
+    key, _ = rsa_key("sender")
+    sent = make_message(body, subject=subject, sender="Sender News <news@sender.test>", to=to,
+                        extra_headers={"List-Unsubscribe": "<mailto:leave@sender.test>"})
+    return sign(sent.as_bytes().replace(b"\n", b"\r\n"), "sender.test", "sel", key)
+
+
+def test_the_2020_text_from_an_unauthenticated_days_old_domain_is_held(postfix: PostfixInstance) -> None:
+    clean_client = "198.51.100.77"  # on no list; only the domain and the text speak
+    sent = make_message(THREAT, subject="Your vote", sender=f"Proud Boys <info@{NEW_DOMAIN}>", to="held-voter@example.test")
+    assert send_from(postfix, clean_client, sent, rcpt="held-voter@example.test", mail_from=f"info@{NEW_DOMAIN}").accepted
+
+    [entry] = postfix.wait_for_queue("hold", 1)
+    queued = " ".join(postfix.postcat(entry["queue_id"]).split())
+    assert "X-Spoofguard-Report: action=quarantine" in queued
+    assert "auth.unauthenticated=+2.0" in queued and "domain_age.young=+3.0" in queued
+    assert "content.harm=+3.0" in queued and "ip_reputation.dnsbl" not in queued
+    postfix.delete(entry["queue_id"])
+
+
+def test_the_same_text_quoted_in_an_authenticated_newsletter_is_delivered_without_a_tag(postfix: PostfixInstance) -> None:
+    raw = newsletter(NEWS_ARTICLE, "Voters receive threatening emails", "subscriber@example.test")
+    assert send_from(postfix, GOOD_IP, raw, rcpt="subscriber@example.test", mail_from="bounce@sender.test").accepted
+
+    [got] = [parse(raw) for raw in postfix.wait_for_mail("subscriber", 1)]
+    assert str(got["Subject"]) == "Voters receive threatening emails"
+    assert postfix.queue("hold") == []
+
+
+def test_an_authenticated_newsletter_is_never_tagged_but_its_report_says_what_it_holds(postfix: PostfixInstance) -> None:
+    raw = newsletter(THREAT, "This week's letter", "reader2@example.test")  # the threat itself, unquoted
+    assert send_from(postfix, GOOD_IP, raw, rcpt="reader2@example.test", mail_from="bounce@sender.test").accepted
+
+    [got] = [parse(raw) for raw in postfix.wait_for_mail("reader2", 1)]
+    assert str(got["Subject"]) == "This week's letter"
+    report = " ".join(str(got["X-Spoofguard-Report"]).split())
+    assert report.startswith("action=accept") and "content.harm=+3.0" in report
+    assert postfix.queue("hold") == []

@@ -10,7 +10,7 @@ from spoofguard.policy import Policy, decide
 from spoofguard.verdict import Action, Signal, SignalKind
 
 
-def content(score: float, name: str = "content.threat_of_harm") -> Signal:
+def content(score: float, name: str = "content.harm") -> Signal:
     return Signal(name, score, "matched a threat", SignalKind.CONTENT)
 
 
@@ -248,3 +248,24 @@ def test_decision_properties(policy: Policy, signals: tuple[Signal, ...]) -> Non
     if policy.on_error == "accept":
         known = tuple(s for s in signals if s.kind is not SignalKind.ERROR)
         assert action is decide(policy, known).action
+
+
+# -- authenticated newsletters ---------------------------------------------------------------
+
+LISTED = Signal("auth.authenticated_list", 0.0, "news.example authenticated, sent as a newsletter")
+
+
+def test_an_authenticated_newsletter_quoting_a_threat_is_neither_tagged_nor_held() -> None:
+    decision = decide(Policy(), (content(9.0), LISTED))
+    assert decision.action is Action.ACCEPT
+    assert "authenticated newsletter" in decision.reason
+
+
+def test_any_sender_risk_ends_the_newsletter_exception() -> None:
+    young = risk(3.0, "domain_age.young")  # a domain registered for the purpose
+    assert decide(Policy(), (content(9.0), young, LISTED)).action is Action.QUARANTINE
+    assert decide(Policy(), (content(5.0), risk(0.5, "ip_reputation.ptr_mismatch"), LISTED)).action is Action.TAG
+
+
+def test_the_newsletter_exception_can_be_turned_off() -> None:
+    assert decide(Policy(trust_authenticated_lists=False), (content(5.0), LISTED)).action is Action.TAG

@@ -35,10 +35,12 @@ from ..lookups import LookupSession
 from ..lookups.dns import DnsClient
 from ..message import Message, decode_header_value
 from ..received import IPNetwork, parse_ip, trusted
+from ..policy import AUTHENTICATED_LIST
 from ..verdict import Signal, SignalKind
 from . import Stage
 
 VERIFY_MODES = ("auto", "always", "never")
+LIST_FIELDS = ("List-Unsubscribe", "List-Id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,13 @@ class AuthCheck:
         if s.add_header and summary.source == "spoofguard":
             value = build_value(s.authserv_id, self._entries(summary, message))
             message.edits.append(AddHeader(HEADER, header_value(HEADER, value), index=0))
-        return signals + self._signals(summary, from_addr)
+        signals += self._signals(summary, from_addr)
+        if summary.authenticated and any(message.header(name) for name in LIST_FIELDS):
+            # The policy reads this: an authenticated newsletter with no sender risk is not
+            # tagged or held for what it quotes (policy.trust_authenticated_lists).
+            signals.append(Signal(AUTHENTICATED_LIST, 0.0,
+                                  f"{summary.from_domain} authenticated, sent as a newsletter or list mail"))
+        return signals
 
     def _spf(self, message: Message) -> SpfResult:
         assert self.dns is not None
