@@ -80,3 +80,11 @@ def test_list_mail_rewrites_reply_to_without_counting() -> None:
 def test_a_brand_named_in_a_display_name_is_not_an_address() -> None:
     assert impersonation(analyze("CNET News.com Daily Dispatch <online#3.1@newsletters.example>")) == {}
     assert "impersonation.display_name_address" in impersonation(analyze('"service@paypal.com" <x@shop.example>'))
+
+
+def test_a_newsletter_sent_to_itself_is_weak_and_a_forged_bulk_mark_does_not_silence_the_tell() -> None:
+    mine = "Alice <alice@example.org>"
+    assert impersonation(analyze(mine)) == {"impersonation.from_is_recipient": 3.0}
+    # The sender sets Precedence and List-* itself: on bulk mail the tell weakens but stays.
+    for marks in ("Precedence: bulk\r\n", "List-Unsubscribe: <mailto:u@example.org>\r\n", "List-Id: <all.example.org>\r\n"):
+        assert impersonation(analyze(mine, extra=marks)) == {"impersonation.from_is_recipient": 1.0}

@@ -34,8 +34,8 @@ from ..headers import header_value
 from ..lookups import LookupSession
 from ..lookups.dns import DnsClient
 from ..message import Message, decode_header_value
-from ..received import IPNetwork, parse_ip, trusted
 from ..policy import AUTHENTICATED_LIST
+from ..received import IPNetwork, parse_ip, trusted
 from ..verdict import Signal, SignalKind
 from . import Stage
 

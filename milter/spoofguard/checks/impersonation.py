@@ -8,7 +8,8 @@ impostor can authenticate the lookalike domain it registered.
 Tells count only where they tell something. Real mail providers (the freemail list) are
 never lookalikes: mail.com is a provider, not a fake gmail.com. The same name under
 another suffix (slack.net beside slack.com) is weak on its own. Mailing lists rewrite
-Reply-To and the envelope, so neither counts on list mail; an envelope sender from another
+Reply-To and the envelope, so neither counts on list mail, and newsletters are addressed
+to themselves, so From equal to the recipient is weak there; an envelope sender from another
 domain is ordinary (bounce domains of lists and mail services) unless the From domain is
 one worth impersonating or the recipient's own. How old a lookalike domain is weighs in
 too, in the domain age check: one registered days ago is strong, one registered years ago
@@ -38,6 +39,7 @@ _DOMAIN_IN_TEXT = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 @dataclass(frozen=True, slots=True)
 class ImpersonationWeights:
     from_is_recipient: float = 3.0
+    from_is_recipient_bulk: float = 1.0  # on list and bulk mail, which lists address to themselves
     display_name_address: float = 2.0
     lookalike_domain: float = 3.5
     lookalike_other_suffix: float = 1.0  # the same name under another suffix: weak on its own
@@ -87,7 +89,7 @@ class ImpersonationCheck:
         if not authenticated:
             listed = _list_mail(message)
             found += [
-                self._from_is_recipient(message, from_addr, from_org, summary),
+                self._from_is_recipient(message, from_addr, from_org, summary, listed or _bulk(message)),
                 None if listed else self._envelope_mismatch(message, from_org, summary),
                 None if listed else self._reply_to(message, from_org),
             ]
@@ -127,14 +129,17 @@ class ImpersonationCheck:
         return self._signal("display_name_address", self.settings.weights.display_name_address,
                             f"display name {display!r} shows {what}, but the address is {from_addr}")
 
-    def _from_is_recipient(self, message: Message, from_addr: str, from_org: str, summary: AuthSummary | None) -> Signal | None:
+    def _from_is_recipient(self, message: Message, from_addr: str, from_org: str, summary: AuthSummary | None,
+                           bulk: bool) -> Signal | None:
+        w = self.settings.weights
         for rcpt in message.envelope.rcpts:
             rcpt = rcpt.lower()
             if rcpt == from_addr or organizational_domain(domain_of(rcpt) or "") == from_org:
                 same = "the recipient's own address" if rcpt == from_addr else f"the recipient's domain {from_org}"
                 dmarc = summary.dmarc.result if summary else "not checked"
-                return self._signal("from_is_recipient", self.settings.weights.from_is_recipient,
-                                    f"From {from_addr} is {same} (recipient {rcpt}) and DMARC is {dmarc}")
+                weight, note = (w.from_is_recipient_bulk, ", on bulk mail") if bulk else (w.from_is_recipient, "")
+                return self._signal("from_is_recipient", weight,
+                                    f"From {from_addr} is {same} (recipient {rcpt}) and DMARC is {dmarc}{note}")
         return None
 
     def _envelope_mismatch(self, message: Message, from_org: str, summary: AuthSummary | None) -> Signal | None:
@@ -184,6 +189,13 @@ _LIST_FIELDS = ("List-Id", "List-Post")
 def _list_mail(message: Message) -> bool:
     """Mail through a mailing list, which rewrites Reply-To and the envelope sender."""
     return any(message.header(name) for name in _LIST_FIELDS)
+
+
+def _bulk(message: Message) -> bool:
+    """Newsletters, often addressed to themselves. Weakens, never silences, a tell: the
+    marks are the sender's to forge."""
+    precedence = (message.header("Precedence") or "").strip().lower()
+    return precedence in ("bulk", "list", "junk") or bool(message.header("List-Unsubscribe"))
 
 
 def _recipient_domain(message: Message, org: str) -> bool:
