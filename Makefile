@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration eval bench deps system-deps lint clean
+.PHONY: run test test-unit test-integration eval bench inflections deps system-deps lint clean
 
 run: deps
 	$(BIN)/spoofguard serve --config $(CONFIG)
@@ -35,6 +35,12 @@ BENCH_PACKAGES := rspamd util-linux
 bench: deps
 	$(call apt_install,$(BENCH_PACKAGES))
 	$(BIN)/python bench/run_bench.py
+
+# config/rules/inflections.toml: every form of the verbs in words.toml, from simplemma's
+# dictionaries (a tool of this target only; the milter never loads them).
+inflections: deps
+	$(BIN)/pip install -q simplemma
+	$(BIN)/python tools/inflections.py
 
 deps: system-deps $(STAMP)
 

@@ -92,11 +92,29 @@ def test_newsletter_words_score_nothing() -> None:
 
 
 def test_pressure_without_a_claim_or_threat_is_no_intimidation() -> None:
-    body = b"You have 48 hours to pay $1,200 in bitcoin. If you don't pay, a late fee applies.\r\n"
+    body = b"You have 48 hours to pay $1,200 by bank transfer. If you don't pay, a late fee applies.\r\n"
     signals = scan(eml(body))
     assert total(signals) == 0
     assert {"content.payment", "content.deadline"} <= {s.name for s in signals}  # shown, weighing nothing
     assert all(s.kind is SignalKind.INFO for s in signals)
+
+
+@pytest.mark.parametrize("body", [
+    "Send 0.5 BTC to the wallet below within 48 hours. Do not contact the police.",
+    "Pague 2.000 euros en bitcoin antes del viernes. Si no paga, lo lamentará.",
+    "Überweisen Sie 1 BTC bis Montag. Die Polizei kann Ihnen nicht helfen.",
+])
+def test_a_ransom_demand_says_what_its_threat_does_not(body: str) -> None:
+    # Untraceable payment, a deadline or a condition, silence: the threat was put in words
+    # the rules do not know, the demand still shows it.
+    signals = scan(eml(body.encode()))
+    assert "content.ransom" in scored(signals)
+    assert total(signals) >= TAG
+
+
+def test_a_crypto_price_and_a_date_are_no_ransom() -> None:
+    body = b"Bitcoin closed at $61,000 on Friday. Our exchange fee falls to 0.1% within 30 days.\r\n"
+    assert "content.ransom" not in scored(scan(eml(body)))
 
 
 def test_one_move_alone_stays_below_the_tag_threshold() -> None:
@@ -137,7 +155,7 @@ def test_zero_bonuses_mean_no_lift() -> None:
     check = ContentCheck(SHIPPED, ContentSettings(0.0, threat_bonus=0.0))
     body = b"We will hurt your family. You have 48 hours to pay.\r\n"
     signals = check.run(eml(body), LookupSession(None, 5.0, 2.0))
-    assert total(signals) == WEIGHT["harm.against_you"] + WEIGHT["deadline.time_limit"]
+    assert total(signals) == WEIGHT["harm.against_you"] + WEIGHT["deadline.time_limit"] + WEIGHT["payment.time_to_pay"]
 
 
 def test_each_move_names_the_rule_and_the_words_that_fired_it() -> None:

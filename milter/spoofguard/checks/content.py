@@ -24,6 +24,7 @@ move. A checksum-valid cryptocurrency address is evidence of a payment channel.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,11 @@ from . import Stage
 
 SNIPPET = 80
 CHANNEL = "channel"
+DEADLINE = "deadline"
+# A demand for untraceable payment under pressure, with no claim or threat found beside
+# it: the rules missed how the threat was put, the demand shows there was one.
+RANSOM = "ransom"
+RANSOM_PRESSURE = frozenset({"silence", "condition", "futility", DEADLINE})
 # Pressure that, said outright to the reader, makes a message a demand and not a report.
 ADDRESSED = frozenset({"payment", "deadline", "silence", "action", "condition"})
 CORE = frozenset(CLAIMS + THREATS)
@@ -58,6 +64,7 @@ class ContentSettings:
     threat_bonus: float = 1.5  # a threat beside a claim or a demand: the shape of intimidation
     evasion_weight: float = 1.0  # evasion tricks alongside intimidation moves
     crypto_address_weight: float = 2.0  # a checksum-valid wallet address: a payment channel
+    ransom_weight: float = 1.5  # payment in an untraceable channel, under pressure, with no claim or threat found
     reported_factor: float = 0.25  # what quoted or reported evidence keeps of its weight
     frame_factor: float = 0.5  # what a message framed as a report keeps of its content score
     frame_cues: int = 2  # how many kinds of framing make a report
@@ -139,11 +146,19 @@ class ContentCheck:
                                outright=True, addressed=True))
         if not moves:
             return []
-        if not moves.keys() & CORE:
+        if not moves.keys() & CORE and s.ransom_weight:
+            ransom = _ransom(evidence, framing, breaks, bool(wallets))
+            if ransom:
+                moves[RANSOM] = _Move(RANSOM, s.ransom_weight, ransom, frozenset(), outright=True, addressed=True)
+        if not moves.keys() & (CORE | {RANSOM}):
             return [Signal(f"content.{m.name}", 0.0, f"{m.words} (no claim or threat with it: not intimidation)")
                     for m in moves.values()]
-        signals = [Signal(f"content.{m.name}", m.weight, m.words + ("" if m.outright else " (quoted or reported)"),
-                          SignalKind.CONTENT) for m in moves.values()]
+        idle: list[Signal] = []
+        if DEADLINE in moves and not moves.keys() & (DEMANDS | THREAT_MOVES):
+            # A date with nothing demanded or threatened by it is a date ("see you Sunday").
+            idle.append(Signal(f"content.{DEADLINE}", 0.0, f"{moves.pop(DEADLINE).words} (nothing demanded by it)"))
+        signals = idle + [Signal(f"content.{m.name}", m.weight, m.words + ("" if m.outright else " (quoted or reported)"),
+                                 SignalKind.CONTENT) for m in moves.values()]
         full = sum(m.weight for m in moves.values())
         if len(moves) > 1:
             bonus = s.co_occurrence_bonus * (len(moves) - 1)
@@ -158,7 +173,7 @@ class ContentCheck:
         # A demand on the reader outside any quotation makes a threat of the message only
         # beside a claim or threat said outright: advisories tell readers "they will ask you
         # to pay within 48 hours" too.
-        outright_core = any(m.outright for m in moves.values() if m.name in CORE)
+        outright_core = any(m.outright for m in moves.values() if m.name in CORE)  # not an inferred ransom
         addressed = outright_core and any(m.addressed for m in moves.values())
         share = self._share_kept(moves)
         # A report: framed as one, with no demand of its own on the reader; or one cue
@@ -204,6 +219,19 @@ class ContentCheck:
         total = sum(m.weight for m in moves.values())
         kept = sum(m.weight * (1.0 if m.outright else self.settings.reported_factor) for m in moves.values())
         return kept / total if total else 1.0
+
+
+def _ransom(evidence: Sequence[Evidence], framing: Framing, breaks: Sequence[int], wallet: bool) -> str:
+    """Why the message demands a ransom, or "": a payment outright, its untraceable
+    channel in the same or the next sentence (or a wallet address anywhere), and
+    pressure outright (a deadline, a condition, "don't tell the police")."""
+    said = [e for e in evidence if not framing.reported(e.start, e.end)]
+    pressure = sorted({e.rule.move for e in said if e.rule.move in RANSOM_PRESSURE})
+    payments = [bisect.bisect_right(breaks, e.start) for e in said if e.rule.move == "payment"]
+    channels = [bisect.bisect_right(breaks, e.start) for e in said if e.rule.move == CHANNEL]
+    if not pressure or not payments or not (wallet or any(abs(p - c) <= 1 for p in payments for c in channels)):
+        return ""
+    return f"payment in {'a wallet' if wallet else 'an untraceable channel'} demanded with {', '.join(pressure)}"
 
 
 def _one_move_a_phrase(evidence: list[Evidence]) -> list[Evidence]:

@@ -66,6 +66,17 @@ _NUMERIC = re.compile(
 
 
 _NUMERIC_CLASSES = {name: frozenset((name,)) for name in BUILTIN_CLASSES}
+# "8h às 17h", "9h-18h", "um 17h": a clock time, not a stretch of hours.
+_CLOCK_AFTER = re.compile(r"\s*(?:-|–|to|a|as|ao|al|bis|tot|alle)\s*\d")
+_CLOCK_BEFORE = re.compile(r"(?:\b(?:at|as|a|um|vers|des|das|dalle|alle|om|de|ate|hasta)|\dh?\s*(?:-|–))\s*$")
+
+
+def _clock_time(text: str, match: re.Match[str]) -> bool:
+    """A duration in hours written ``17h`` that is a time of day: in a range or after "at"."""
+    if match.lastgroup != "duration" or not match.group().endswith("h"):
+        return False
+    return (_CLOCK_AFTER.match(text, match.end()) is not None
+            or _CLOCK_BEFORE.search(text, max(0, match.start() - 8), match.start()) is not None)
 
 
 def _duration_phrases() -> list[str]:
@@ -132,7 +143,8 @@ class Lexicon:
             text = text.replace("\u2019", "'")  # typographic apostrophe: same length
         found = self._words(text)
         found += [(m.start(), m.end(), _NUMERIC_CLASSES[m.lastgroup or ""]) for m in _NUMERIC.finditer(text)
-                  if m.start() == 0 or not text[m.start() - 1].isalnum() or text[m.start()] in "$€£¥₿"]
+                  if (m.start() == 0 or not text[m.start() - 1].isalnum() or text[m.start()] in "$€£¥₿")
+                  and not _clock_time(text, m)]
         found.sort(key=lambda item: item[0])
         hits: list[WordHit] = []
         word = counted = 0

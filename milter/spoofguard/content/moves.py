@@ -26,8 +26,8 @@ READER_WEAK = "reader_weak"  # "su", "seu", "sua": your, his or her
 FORMAL_YOU = "formal_you"  # "usted", "você", "pague": the reader addressed formally
 NEGATION = "negation"
 CONDITION = "condition"
-READER_REACH = 5  # words before or after the span a second-person word may stand
-SPEAKER_REACH = 8  # and a first-person one: "I am a hacker who ... broke into your device"
+READER_REACH = 5  # words before or after the span a second-person word may stand, in its sentence
+SPEAKER_REACH = 8  # and a first-person one, in any sentence: "We are Armada. Your network..."
 UNLESS_REACH = 2  # words around the span where an ``unless`` class voids it
 NEGATION_REACH = 1  # a negation must stand right before the span or inside it: "we will never share"
 MAX_PER_RULE = 8
@@ -73,12 +73,21 @@ class _Index:
         merged = {id(h): h for found in lists for h in found}
         return sorted(merged.values(), key=lambda h: h.start)
 
-    def near(self, name: str, low: int, high: int) -> bool:
+    def near(self, name: str, low: int, high: int, sentence: int | None = None) -> bool:
+        """A word of class ``name`` between word positions ``low`` and ``high``; in
+        ``sentence`` when one is given."""
         words = self.words.get(name)
         if not words:
             return False
         at = bisect.bisect_left(words, low)
-        return at < len(words) and words[at] <= high
+        if sentence is None:
+            return at < len(words) and words[at] <= high
+        found = self.by_class[name]
+        while at < len(words) and words[at] <= high:
+            if self.sentence[id(found[at])] == sentence:
+                return True
+            at += 1
+        return False
 
 
 def find_evidence(hits: Sequence[WordHit], rules: Iterable[Rule], breaks: Sequence[int] = ()) -> list[Evidence]:
@@ -118,7 +127,7 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
         if high - low > rule.within:
             continue
         reach = min(rule.reach, READER_REACH)
-        if rule.reader and not index.near(READER, low - reach, high + reach):
+        if rule.reader and not index.near(READER, low - reach, high + reach, sentence):
             continue
         if rule.speaker and not index.near(SPEAKER, low - SPEAKER_REACH, high + SPEAKER_REACH):
             continue
@@ -128,7 +137,7 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
         start, end = min(h.start for h in span), max(h.end for h in span)
         if out and start < out[-1].end:
             continue  # the same place found from another anchor
-        to_reader = index.near(READER, low - READER_REACH, high + READER_REACH)
+        to_reader = index.near(READER, low - READER_REACH, high + READER_REACH, sentence)
         out.append(Evidence(rule, start, end, frozenset().union(*(h.classes for h in span)), to_reader))
         if len(out) >= MAX_PER_RULE:
             break

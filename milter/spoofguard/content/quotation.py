@@ -14,8 +14,8 @@ apart is what tells a reader:
   it to the police").
 
 The word lists are lexicon classes (``report_verb``, ``report_subject``, ``report_person``,
-``hearsay``, ``scam_word``, ``advice``, ``fiction``, ``negation``), so admins extend them like
-any other.
+``hearsay``, ``scam_word``, ``advice``, ``aftermath``, ``fiction``, ``negation``), so admins
+extend them like any other.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ REPORT_PERSON = "report_person"  # the mail itself, or anyone: with a reporting 
 HEARSAY = "hearsay"  # "allegedly", "aurait", "sei": reported speech on its own
 SCAM_WORD = "scam_word"
 ADVICE = "advice"
+AFTERMATH = "aftermath"  # "if you have already paid": advice to victims, whose sentence reports
 FICTION = "fiction"  # a film, a novel, a game: the story is not a threat
 NEGATION = "negation"
+CONDITION = "condition"  # "if you don't": its "don't pay" is a threat's condition, not advice
 INTRODUCED = 1500  # characters after "the email reads:" taken as the mail's own words
 _NEGATION_REACH = 3  # "this is not a hoax": a negation this many words before a scam word
 
@@ -101,8 +103,9 @@ class _Spans:
 
     def inside(self, start: int, end: int) -> bool:
         """Whether [start, end) lies mostly inside one span (spans may nest or overlap)."""
-        at = bisect.bisect_right(self.starts, start) - 1
-        for low, high in self.spans[max(at - 3, 0):at + 1]:
+        first = bisect.bisect_right(self.starts, start) - 1
+        last = bisect.bisect_left(self.starts, end)  # a quotation may open inside the span
+        for low, high in self.spans[max(first - 3, 0):last]:
             overlap = min(end, high) - max(start, low)
             if overlap > 0 and overlap * 2 >= end - start:
                 return True
@@ -138,13 +141,17 @@ class Framing:
         self._verbs = outside.get(REPORT_VERB, [])
         self._subjects = outside.get(REPORT_SUBJECT, [])
         self._persons = outside.get(REPORT_PERSON, [])
-        self._hearsay = outside.get(HEARSAY, [])
+        self._hearsay = outside.get(HEARSAY, []) + outside.get(AFTERMATH, [])
+        conditions = [(h.start, h.end) for h in outside.get(CONDITION, []) if h.phrase]
+        advice = [h for h in outside.get(ADVICE, []) if not any(a <= h.start < b for a, b in conditions)]
         negations = [h.word for h in outside.get(NEGATION, [])]
         scams = [h for h in outside.get(SCAM_WORD, []) if not _negated(h.word, negations)]
         cues: dict[str, list[str]] = {}
-        reporting = [v for v in self._verbs + self._subjects + self._hearsay if self._reporting_sentence(v.start, v.end)]
+        reporting = [v for v in self._verbs + self._subjects + self._hearsay
+                     if AFTERMATH not in v.classes and self._reporting_sentence(v.start, v.end)]
         for name, found in (("reporting", reporting), ("naming the scam", scams),
-                            ("advice", outside.get(ADVICE, [])), ("telling a story", outside.get(FICTION, []))):
+                            ("advice", advice + outside.get(AFTERMATH, [])),
+                            ("telling a story", outside.get(FICTION, []))):
             if found:
                 cues[name] = [text[h.start:h.end] for h in found[:3]]
         if len({text[h.start:h.end] for h in outside.get(FICTION, [])}) >= 3:
@@ -164,8 +171,8 @@ class Framing:
 
     def _reporting_sentence(self, start: int, end: int) -> bool:
         """The sentence names the mail, its sender or its victims ("the sender can see how
-        you voted"), marks hearsay ("allegedly", "aurait", "sei"), or has someone else say
-        it ("police said")."""
+        you voted"), marks hearsay ("allegedly", "aurait", "sei") or advises those who gave
+        in ("if you have already paid"), or has someone else say it ("police said")."""
         low, high = self._sentence(start, end)
         return (_any_within(self._subjects, low, high) or _any_within(self._hearsay, low, high)
                 or (_any_within(self._verbs, low, high) and _any_within(self._persons, low, high)))
@@ -178,7 +185,8 @@ class Framing:
         return low, high
 
 
-_FRAME_CLASSES = frozenset({REPORT_VERB, REPORT_SUBJECT, REPORT_PERSON, HEARSAY, SCAM_WORD, ADVICE, FICTION, NEGATION})
+_FRAME_CLASSES = frozenset({REPORT_VERB, REPORT_SUBJECT, REPORT_PERSON, HEARSAY, SCAM_WORD, ADVICE, AFTERMATH, FICTION,
+                            NEGATION, CONDITION})
 
 
 def _may_quote(text: str) -> bool:
