@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ..content.crypto import CryptoAddress, find_addresses
 from ..content.extract import ExtractedText, TextLimits, extract
 from ..content.genres import genre
+from ..content.lexicon import WordHit
 from ..content.matcher import RuleMatcher
 from ..content.moves import Evidence, find_evidence, sentence_breaks
 from ..content.normalize import fold
@@ -44,6 +45,7 @@ from . import Stage
 SNIPPET = 80
 CHANNEL = "channel"
 DEADLINE = "deadline"
+AMOUNT = "amount"  # the lexicon's built-in class of sums of money
 # A demand for untraceable payment under pressure, with no claim or threat found beside
 # it: the rules missed how the threat was put, the demand shows there was one.
 RANSOM = "ransom"
@@ -147,7 +149,7 @@ class ContentCheck:
         if not moves:
             return []
         if not moves.keys() & CORE and s.ransom_weight:
-            ransom = _ransom(evidence, framing, breaks, bool(wallets))
+            ransom = _ransom(evidence, hits, framing, breaks, bool(wallets))
             if ransom:
                 moves[RANSOM] = _Move(RANSOM, s.ransom_weight, ransom, frozenset(), outright=True, addressed=True)
         if not moves.keys() & (CORE | {RANSOM}):
@@ -221,13 +223,18 @@ class ContentCheck:
         return kept / total if total else 1.0
 
 
-def _ransom(evidence: Sequence[Evidence], framing: Framing, breaks: Sequence[int], wallet: bool) -> str:
+def _ransom(evidence: Sequence[Evidence], hits: Sequence[WordHit], framing: Framing, breaks: Sequence[int],
+            wallet: bool) -> str:
     """Why the message demands a ransom, or "": a payment outright, its untraceable
-    channel in the same or the next sentence (or a wallet address anywhere), and
-    pressure outright (a deadline, a condition, "don't tell the police")."""
+    channel in the same or the next sentence as the payment or a sum ("$2000. Bitcoin
+    only."), or a wallet address anywhere, and pressure outright (a deadline, a
+    condition, "don't tell the police")."""
     said = [e for e in evidence if not framing.reported(e.start, e.end)]
     pressure = sorted({e.rule.move for e in said if e.rule.move in RANSOM_PRESSURE})
     payments = [bisect.bisect_right(breaks, e.start) for e in said if e.rule.move == "payment"]
+    if payments:
+        payments += [bisect.bisect_right(breaks, h.start) for h in hits
+                     if AMOUNT in h.classes and not framing.reported(h.start, h.end)]
     channels = [bisect.bisect_right(breaks, e.start) for e in said if e.rule.move == CHANNEL]
     if not pressure or not payments or not (wallet or any(abs(p - c) <= 1 for p in payments for c in channels)):
         return ""

@@ -27,7 +27,7 @@ FORMAL_YOU = "formal_you"  # "usted", "você", "pague": the reader addressed for
 NEGATION = "negation"
 CONDITION = "condition"
 READER_REACH = 5  # words before or after the span a second-person word may stand, in its sentence
-SPEAKER_REACH = 8  # and a first-person one, in any sentence: "We are Armada. Your network..."
+SPEAKER_REACH = 8  # and a first-person one, in any sentence ("We are Armada. Your network..."), or in its own
 UNLESS_REACH = 2  # words around the span where an ``unless`` class voids it
 NEGATION_REACH = 1  # a negation must stand right before the span or inside it: "we will never share"
 MAX_PER_RULE = 8
@@ -65,6 +65,13 @@ class _Index:
             merged = {id(h): h for h in self.by_class.get(READER, []) + self.by_class[READER_WEAK]}
             self.by_class[READER] = sorted(merged.values(), key=lambda h: h.start)
         self.words = {name: [h.word for h in found] for name, found in self.by_class.items()}
+        self._sentences: dict[str, set[int]] = {}
+
+    def in_sentence(self, name: str, sentence: int) -> bool:
+        sentences = self._sentences.get(name)
+        if sentences is None:
+            sentences = self._sentences[name] = {self.sentence[id(h)] for h in self.by_class.get(name, ())}
+        return sentence in sentences
 
     def group(self, names: Iterable[str]) -> list[WordHit]:
         lists = [self.by_class[n] for n in names if n in self.by_class]
@@ -129,7 +136,8 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
         reach = min(rule.reach, READER_REACH)
         if rule.reader and not index.near(READER, low - reach, high + reach, sentence):
             continue
-        if rule.speaker and not index.near(SPEAKER, low - SPEAKER_REACH, high + SPEAKER_REACH):
+        if rule.speaker and not (index.near(SPEAKER, low - SPEAKER_REACH, high + SPEAKER_REACH)
+                                 or index.in_sentence(SPEAKER, sentence)):
             continue
         if any(index.near(name, low - NEGATION_REACH, high) if name == NEGATION
                else index.near(name, low - UNLESS_REACH, high + UNLESS_REACH) for name in rule.unless):

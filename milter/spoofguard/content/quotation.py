@@ -45,7 +45,7 @@ _NEGATION_REACH = 3  # "this is not a hoax": a negation this many words before a
 # opens only after a space or bracket and closes only before one (not "don't").
 _QUOTES = re.compile(
     r"“[^“”]{1,3000}[”“]"
-    r"|„[^„“”]{1,3000}[“”]"
+    r"|„[^„“”\"]{1,3000}[“”\"]"  # „German" closed by a straight quote, as typed
     r"|«[^«»]{1,3000}»"
     r"|»[^«»]{1,3000}«"
     r"|‹[^‹›]{1,1500}›"
@@ -124,24 +124,23 @@ class Framing:
                 by_class.setdefault(name, []).append(hit)
         self._ends = list(breaks)
         self.quotes = _Spans(sorted(spans))
-        introduced: list[tuple[int, int]] = []
-        verbs = [v.start for v in by_class.get(REPORT_VERB, ())]
-        if verbs and ":" in text:
-            # "One reads in part:", "El texto recibido es idéntico en todos los casos:":
-            # a colon ending a sentence that reports introduces the mail's own words.
-            # How far they go is unknown, so they hide no framing (see ``cues``).
-            for colon in _COLON.finditer(text):
-                low, _ = self._sentence(colon.start(), colon.start())
-                at = bisect.bisect_left(verbs, low)
-                if at < len(verbs) and verbs[at] < colon.start():
-                    introduced.append((colon.end(), min(len(text), colon.end() + INTRODUCED)))
-        self.introduced = _Spans(introduced)
         outside = {name: [h for h in found if not self.quotes.inside(h.start, h.end)]
                    for name, found in by_class.items()}
         self._verbs = outside.get(REPORT_VERB, [])
         self._subjects = outside.get(REPORT_SUBJECT, [])
         self._persons = outside.get(REPORT_PERSON, [])
         self._hearsay = outside.get(HEARSAY, []) + outside.get(AFTERMATH, [])
+        introduced: list[tuple[int, int]] = []
+        if self._verbs and ":" in text:
+            # "One reads in part:", "El texto recibido es idéntico en todos los casos:":
+            # a colon ending a sentence that reports introduces the mail's own words
+            # ("Montant exigé :" reports nothing: it is the mail itself). How far they go
+            # is unknown, so they hide no framing (see ``cues``).
+            for colon in _COLON.finditer(text):
+                low, _ = self._sentence(colon.start(), colon.start())
+                if self._reports(low, colon.start()):
+                    introduced.append((colon.end(), min(len(text), colon.end() + INTRODUCED)))
+        self.introduced = _Spans(introduced)
         conditions = [(h.start, h.end) for h in outside.get(CONDITION, []) if h.phrase]
         advice = [h for h in outside.get(ADVICE, []) if not any(a <= h.start < b for a, b in conditions)]
         negations = [h.word for h in outside.get(NEGATION, [])]
@@ -173,7 +172,9 @@ class Framing:
         """The sentence names the mail, its sender or its victims ("the sender can see how
         you voted"), marks hearsay ("allegedly", "aurait", "sei") or advises those who gave
         in ("if you have already paid"), or has someone else say it ("police said")."""
-        low, high = self._sentence(start, end)
+        return self._reports(*self._sentence(start, end))
+
+    def _reports(self, low: int, high: int) -> bool:
         return (_any_within(self._subjects, low, high) or _any_within(self._hearsay, low, high)
                 or (_any_within(self._verbs, low, high) and _any_within(self._persons, low, high)))
 
