@@ -37,6 +37,7 @@ from spoofguard.content.lexicon import normalise_entry  # noqa: E402
 WORDS = ROOT / "config" / "rules" / "words.toml"
 OUTPUT = ROOT / "config" / "rules" / "inflections.toml"
 LANGUAGES = ("es", "de", "fr", "nl", "pt", "it")  # English verbs have few forms: written by hand
+CHECKED = (*LANGUAGES, "en")  # where a form must not be a word of another meaning
 MIN_LENGTH = 4
 
 # Classes of verbs. Nouns are left to the hand-written lists: the dictionaries take many a
@@ -60,12 +61,13 @@ CLASS_SKIP = {
 # lemmatised to itself.
 INFINITIVE = {
     "es": ("ar", "er", "ir"), "pt": ("ar", "er", "ir", "or"), "fr": ("er", "ir", "re"),
-    "it": ("are", "ere", "ire", "rre"), "de": ("en", "ern", "eln"), "nl": ("en",),
+    "it": ("are", "ere", "ire", "rre"), "de": ("en", "ern", "eln"), "nl": ("en",), "en": ("",),
 }
 
 # Verbs whose forms are in every other sentence, or mean too many things ("seguimos a su
 # disposición" follows no one).
 COMMON_LEMMAS = {
+    "en": {"be", "have", "do", "get", "go", "make", "say", "see", "take"},
     "es": {"haber", "ser", "estar", "tener", "ir", "hacer", "poder", "decir", "dar", "ver", "poner", "seguir",
            "llevar", "quedar", "pasar"},
     "de": {"haben", "sein", "werden", "gehen", "machen", "sagen", "geben", "sehen", "stellen", "stehen", "folgen",
@@ -105,32 +107,32 @@ def inflections(classes: dict[str, dict[str, object]],
                 lemmas: dict[tuple[str, str], dict[str, int]]) -> dict[str, dict[str, list[str]]]:
     """Per class and language, the forms to add; ``lemmas`` is filled with the verbs used."""
     factory = DefaultDictionaryFactory()
-    dictionaries = {lang: factory.get_dictionary(lang) for lang in LANGUAGES}
-    known = {lang: {normalise_entry(form.lower()) for form in d} for lang, d in dictionaries.items()}
+    dictionaries = {lang: factory.get_dictionary(lang) for lang in CHECKED}
+    # Each language's words (as the lexicon reads them) and their lemmas.
+    read_as = {lang: {normalise_entry(form.lower()): str(lemma) for form, lemma in d.items()}
+               for lang, d in dictionaries.items()}
+    verbs = {(name, lang): _verbs(classes, name, lang, dictionaries[lang]) for name in CLASSES for lang in CHECKED}
     out: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for lang in LANGUAGES:
         forms_of = _forms_by_lemma(dictionaries[lang])
         placed = _placed_by_hand(classes, lang)
-        elsewhere = set().union(*(known[other] for other in LANGUAGES if other != lang))
         for name in CLASSES:
-            entries = [str(e) for e in classes[name].get(lang, ())]  # type: ignore[attr-defined]
-            own = {normalise_entry(e) for e in entries}
-            listed_anywhere = {normalise_entry(str(e)) for other in LANGUAGES
+            own = {normalise_entry(str(e)) for e in classes[name].get(lang, ())}  # type: ignore[attr-defined]
+            listed_anywhere = {normalise_entry(str(e)) for other in CHECKED
                                for e in classes[name].get(other, ())}  # type: ignore[attr-defined]
             stems = tuple(e[:-1] for e in own if e.endswith("*"))
             added: set[str] = set()
-            for entry in entries:
-                if entry.endswith("*") or " " in entry or "'" in entry:
-                    continue
-                lemma = _lemma(dictionaries[lang], entry)
-                if (lemma in COMMON_LEMMAS[lang] or lemma in CLASS_SKIP.get(name, ()) or " " in lemma
-                        or not lemma.endswith(INFINITIVE[lang])):
-                    continue
-                for form in forms_of.get(lemma, ()):
+            for lemma in sorted(verbs[(name, lang)]):
+                for form in sorted(forms_of.get(lemma, ())):
                     word = normalise_entry(form.lower())
                     if (len(word) < MIN_LENGTH or not word.isalpha() or word in own or word.startswith(stems)
-                            or (word in elsewhere and word not in listed_anywhere)
-                            or name not in placed.get(word, {name}) or word in added):
+                            or word in added or name not in placed.get(word, {name})):
+                        continue
+                    # A word of another language must mean the same there: Spanish "saber"
+                    # is Portuguese "saber", Italian "more" is not English "more".
+                    if word not in listed_anywhere and any(
+                            word in read_as[other] and read_as[other][word] not in verbs[(name, other)]
+                            for other in CHECKED if other != lang):
                         continue
                     added.add(word)
                     counts = lemmas[(name, lang)]
@@ -138,6 +140,21 @@ def inflections(classes: dict[str, dict[str, object]],
             if added:
                 out[name][lang] = sorted(added)
     return out
+
+
+def _verbs(classes: dict[str, dict[str, object]], name: str, lang: str, dictionary: object) -> set[str]:
+    """The verbs a class names by hand in ``lang``, as lemmas (infinitives)."""
+    found: set[str] = set()
+    for entry in classes[name].get(lang, ()):  # type: ignore[attr-defined]
+        entry = str(entry)
+        if entry.endswith("*") or " " in entry or "'" in entry:
+            continue
+        lemma = _lemma(dictionary, entry)
+        if (lemma in COMMON_LEMMAS[lang] or lemma in CLASS_SKIP.get(name, ()) or " " in lemma
+                or not lemma.endswith(INFINITIVE[lang])):
+            continue
+        found.add(lemma)
+    return found
 
 
 def _forms_by_lemma(dictionary: object) -> dict[str, set[str]]:

@@ -33,7 +33,7 @@ from ..content.extract import ExtractedText, TextLimits, extract
 from ..content.genres import genre
 from ..content.lexicon import WordHit
 from ..content.matcher import RuleMatcher
-from ..content.moves import Evidence, find_evidence, sentence_breaks
+from ..content.moves import PART_BREAK, Evidence, find_evidence, sentence_breaks
 from ..content.normalize import fold
 from ..content.quotation import Framing, mark_block_quotes
 from ..lookups import LookupSession
@@ -115,7 +115,7 @@ class ContentCheck:
     def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
         text = extract(message, self.settings.text_limits)
         body = mark_block_quotes(text.body)
-        reading = fold("\n".join([text.subject, text.names, body, *text.attachment_names]))
+        reading = fold(PART_BREAK.join([text.subject, text.names, body, *text.attachment_names]))
         signals = self.judge(reading.folded, fold(text.subject).folded, _wallets_in(text), reading.evasions, reading.plain,
                              reading.rejoined)
         signals.extend(_extraction_notes(text))

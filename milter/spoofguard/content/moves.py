@@ -18,7 +18,8 @@ from ..rules import Rule
 from .lexicon import Lexicon, WordHit
 from .normalize import fold
 
-__all__ = ["Evidence", "READER", "SPEAKER", "example_failures", "find_evidence", "fires", "sentence_breaks"]
+__all__ = ["PART_BREAK", "Evidence", "READER", "SPEAKER", "example_failures", "find_evidence", "fires",
+           "sentence_breaks"]
 
 READER = "reader"  # the class of second-person words: you, Ihr, votre, jouw, seu...
 SPEAKER = "speaker"  # first-person words: I, we, ich, nous, wij, eu...
@@ -29,7 +30,7 @@ CONDITION = "condition"
 READER_REACH = 5  # words before or after the span a second-person word may stand, in its sentence
 SPEAKER_REACH = 8  # and a first-person one, in any sentence ("We are Armada. Your network..."), or in its own
 UNLESS_REACH = 2  # words around the span where an ``unless`` class voids it
-NEGATION_REACH = 1  # a negation must stand right before the span or inside it: "we will never share"
+NEGATION_REACH = 2  # a negation right before the span or inside it, or one auxiliary away: "has not been hired"
 MAX_PER_RULE = 8
 
 
@@ -178,12 +179,15 @@ def fires(rule: Rule, lexicon: Lexicon, text: str) -> bool:
     return bool(find_evidence(lexicon.scan(folded), (rule,), sentence_breaks(folded)))
 
 
-_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)|[-=_*:#~|+]{3,}")
+# Between the Subject, the names and the body: no sentence runs from one into the next.
+PART_BREAK = "\n\u00b6\n"
+_SENTENCE_END = re.compile(r"[.!?…¶](?=\s|$)|[-=_*:#~|+]{3,}")
 
 
 def sentence_breaks(text: str) -> list[int]:
-    """Where sentences end: a full stop, question or exclamation mark before a space, or a
-    rule of punctuation ("-----", "=-=-=", ":::::") between sections of a newsletter."""
+    """Where sentences end: a full stop, question or exclamation mark before a space, a
+    rule of punctuation ("-----", "=-=-=", ":::::") between sections of a newsletter, or
+    the end of the Subject (``PART_BREAK``)."""
     return [m.end() for m in _SENTENCE_END.finditer(text)]
 
 
