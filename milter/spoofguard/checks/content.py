@@ -175,7 +175,7 @@ class ContentCheck:
         # A demand on the reader outside any quotation makes a threat of the message only
         # beside a claim or threat said outright: advisories tell readers "they will ask you
         # to pay within 48 hours" too.
-        outright_core = any(m.outright for m in moves.values() if m.name in CORE)  # not an inferred ransom
+        outright_core = any(m.outright for m in moves.values() if m.name in CORE or m.name == RANSOM)
         addressed = outright_core and any(m.addressed for m in moves.values())
         share = self._share_kept(moves)
         # A report: framed as one, with no demand of its own on the reader; or one cue

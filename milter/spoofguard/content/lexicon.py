@@ -60,7 +60,8 @@ _CURRENCY = (
 BUILTIN_CLASSES = ("amount", "duration")
 _NUMERIC = re.compile(
     rf"(?=[\d$€£¥₿])(?<![\d.,])(?:"
-    rf"(?P<amount>[$€£¥₿]\s?\d[\d.,]*(?:\s?(?:k|m|mil)\b)?|\d[\d.,]*+\s?(?:k\s|mil\s)?(?:{_CURRENCY})(?![\w]))"
+    rf"(?P<amount>[$€£¥₿]\s?(?:\d{{1,3}}(?: \d{{3}})++|\d[\d.,]*)(?:\s?(?:k|m|mil)\b)?"
+    rf"|(?:\d{{1,3}}(?: \d{{3}})++|\d[\d.,]*+)\s?(?:k\s|mil\s)?(?:{_CURRENCY})(?![\w]))"
     rf"|(?P<duration>\d{{1,3}}+\s?-?\s?(?:{_UNITS})(?![\w])))"
 )
 
@@ -69,6 +70,33 @@ _NUMERIC_CLASSES = {name: frozenset((name,)) for name in BUILTIN_CLASSES}
 # "8h às 17h", "9h-18h", "um 17h": a clock time, not a stretch of hours.
 _CLOCK_AFTER = re.compile(r"\s*(?:-|–|to|a|as|ao|al|bis|tot|alle)\s*\d")
 _CLOCK_BEFORE = re.compile(r"(?:\b(?:at|as|a|um|vers|des|das|dalle|alle|om|de|ate|hasta)|\dh?\s*(?:-|–))\s*$")
+
+
+# A sum under this, in any currency but a cryptocurrency, is pocket money: "you owe me 20
+# bucks" is no ransom. Crypto sums are small numbers of great worth (0.5 BTC).
+SMALL_SUM = 50
+_CRYPTO_UNIT = re.compile(r"btc|bitcoin|₿|eth|xmr|monero|ltc|litecoin")
+_NUMBER = re.compile(r"\d{1,3}(?: \d{3})+|\d[\d.,]*")  # "150 000" is one number
+_THOUSANDS = re.compile(r"(\d{1,3}(?:[.,]\d{3})+)(?:[.,]\d{1,2})?")  # 1,300 1.500,00 2,000.50
+
+
+def _small_sum(matched: str) -> bool:
+    """A sum of money under ``SMALL_SUM`` (thousands separators of either kind read)."""
+    if _CRYPTO_UNIT.search(matched):
+        return False
+    number = _NUMBER.search(matched)
+    if number is None:
+        return False
+    digits = number.group().replace(" ", "").rstrip(".,")
+    if thousands := _THOUSANDS.fullmatch(digits):
+        value = float(thousands.group(1).replace(",", "").replace(".", ""))
+    else:
+        whole = re.split(r"[.,]", digits)[0]
+        value = float(whole) if whole else 0.0
+    tail = matched[number.end():].lstrip()
+    if tail.startswith(("k", "m")):  # 5k, 2m, 45 mil
+        value *= 1000
+    return value < SMALL_SUM
 
 
 def _clock_time(text: str, match: re.Match[str]) -> bool:
@@ -144,7 +172,7 @@ class Lexicon:
         found = self._words(text)
         found += [(m.start(), m.end(), _NUMERIC_CLASSES[m.lastgroup or ""]) for m in _NUMERIC.finditer(text)
                   if (m.start() == 0 or not text[m.start() - 1].isalnum() or text[m.start()] in "$€£¥₿")
-                  and not _clock_time(text, m)]
+                  and not _clock_time(text, m) and not (m.lastgroup == "amount" and _small_sum(m.group()))]
         found.sort(key=lambda item: item[0])
         hits: list[WordHit] = []
         word = counted = 0
