@@ -10,7 +10,9 @@ corpus):
   charity appeals, security reports, jokes, and news that describes threats: each must be
   accepted;
 * quoting_ham.toml: news, advisories and IT-desk warnings that quote a threat: each must be
-  accepted, and the threat it quotes, sent on its own, must be tagged.
+  accepted, and the threat it quotes, sent on its own, must be tagged;
+* written_threats.toml and written_ham.toml: three more rounds of both, each scored blind
+  before any rule saw it; the share tagged is held to a floor, and false alarms to a ceiling.
 
 Each message goes through the whole offline analysis, as ``spoofguard scan --offline`` and
 ``make eval`` run it: neutral headers, no authentication, so content decides.
@@ -45,6 +47,11 @@ PARAPHRASES = load("genre_paraphrases.toml") + load("intimidation_more.toml")
 NEAR_MISSES = load("near_misses.toml")
 MORE_HAM = load("ham_more.toml")
 QUOTING = load("quoting_ham.toml")
+WRITTEN_THREATS = load("written_threats.toml")
+WRITTEN_HAM = load("written_ham.toml")
+WRITTEN_FLOOR = 0.85  # share of written_threats tagged: 0.88 when last measured
+GENRE_FLOOR = 0.5  # and of each genre
+WRITTEN_CEILING = 0.015  # share of written_ham tagged: 2 of 204 when last measured
 
 
 def analyze(subject: str, body: str, sender: str = "Sender <someone@sender.example>", newsletter: bool = False) -> Verdict:
@@ -122,3 +129,18 @@ def test_the_quoting_set_spans_genres_languages_and_kinds() -> None:
     assert len({m["language"] for m in QUOTING}) >= 5
     assert len({m["genre"] for m in QUOTING}) >= 8
     assert {"news", "advisory", "it-desk"} <= {m["kind"] for m in QUOTING}
+
+
+def test_written_intimidation_is_tagged_above_the_floor_in_every_genre() -> None:
+    missed = Counter(m["genre"] for m in WRITTEN_THREATS
+                     if analyze(m["subject"], m["body"]).action is Action.ACCEPT)
+    total = Counter(m["genre"] for m in WRITTEN_THREATS)
+    assert 1 - sum(missed.values()) / len(WRITTEN_THREATS) >= WRITTEN_FLOOR, missed
+    assert all(1 - missed[g] / n >= GENRE_FLOOR for g, n in total.items()), missed
+
+
+def test_written_ordinary_and_quoting_mail_is_almost_never_tagged() -> None:
+    tagged = [m["id"] for m in WRITTEN_HAM
+              if analyze(m["subject"], m["body"], m["sender"], newsletter=m["part"] == "quoting").action
+              is not Action.ACCEPT]
+    assert len(tagged) / len(WRITTEN_HAM) <= WRITTEN_CEILING, tagged
