@@ -1,10 +1,11 @@
-"""How fast the content rules and the address finder scan normalised mail text.
+"""How fast the content check reads mail: each stage on its own, then the whole check.
 
-Rows: the per-rule loop the content check used to run (baseline), RuleMatcher on the
-python engine, RuleMatcher on hyperscan when the ``fast`` extra is installed, and
-``find_addresses``. The corpus is generated (ordinary business mail, newsletters and a
-few per cent threats built from the rules' own examples); ``--corpus DIR`` adds every file
-under DIR as one more corpus. Prints one markdown table and writes nothing.
+Rows: the lexicon's one pass over folded text (every word class of every language),
+that pass plus the word-class rules (moves), the reading of quotation and reporting, the
+wallet finder, and the whole content check on message bytes (parse, extract, fold, scan,
+judge). The corpus is generated (ordinary business mail, newsletters and a few per cent
+threats built from the rules' own examples); ``--corpus DIR`` adds every file under DIR
+as one more corpus. Prints one markdown table and writes nothing.
 
     .venv/bin/python bench/content_speed.py [--size-mb 24] [--corpus DIR]
 """
@@ -27,11 +28,12 @@ from milter_load import WORDS, sentence  # noqa: E402  (bench/milter_load.py: th
 from spoofguard import config  # noqa: E402
 from spoofguard.checks.content import ContentCheck, ContentSettings  # noqa: E402
 from spoofguard.content.crypto import find_addresses  # noqa: E402
-from spoofguard.content.matcher import RuleMatcher, hyperscan_available  # noqa: E402
+from spoofguard.content.moves import find_evidence, sentence_breaks  # noqa: E402
+from spoofguard.content.normalize import fold  # noqa: E402
+from spoofguard.content.quotation import Framing  # noqa: E402
 from spoofguard.lookups import LookupSession  # noqa: E402
 from spoofguard.message import Message  # noqa: E402
-from spoofguard.rules import Rule, load_rule_files  # noqa: E402
-from spoofguard.text import normalize  # noqa: E402
+from spoofguard.rules import RuleSet, load_rule_files  # noqa: E402
 from spoofguard.verdict import SignalKind  # noqa: E402
 
 NEWS_WORDS = (
@@ -51,7 +53,7 @@ ADDRESSES = (
 class Mail:
     subject: str
     body: str  # raw: what find_addresses sees
-    texts: dict[str, str]  # normalised: what the rules see
+    folded: str  # what the rules see
     raw: bytes | None = None  # the message as stored, for a corpus read from disk
 
 
@@ -80,12 +82,12 @@ def threat(rng: random.Random, examples: list[str]) -> tuple[str, str]:
 
 
 def make_mail(subject: str, body: str) -> Mail:
-    return Mail(subject, body, {"text": normalize(subject + "\n" + body), "subject": normalize(subject)})
+    return Mail(subject, body, fold(subject + "\n" + body).folded)
 
 
-def generate(size_mb: float, rules: list[Rule], seed: int = 1) -> list[Mail]:
+def generate(size_mb: float, rules: RuleSet, seed: int = 1) -> list[Mail]:
     rng = random.Random(seed)
-    examples = [e for rule in rules for e in rule.match]
+    examples = [e for rule in rules.rules for e in rule.match]
     mails: list[Mail] = []
     total = 0
     while total < size_mb * 1_000_000:
@@ -98,7 +100,7 @@ def generate(size_mb: float, rules: list[Rule], seed: int = 1) -> list[Mail]:
             subject, body = business(rng)
         mail = make_mail(subject, body)
         mails.append(mail)
-        total += len(mail.texts["text"].encode("utf-8"))
+        total += len(mail.folded.encode("utf-8"))
     return mails
 
 
@@ -107,20 +109,13 @@ def read_corpus(directory: Path) -> list[Mail]:
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         data = path.read_bytes()
         mail = make_mail("", data.decode("utf-8", "replace"))
-        mails.append(Mail(mail.subject, mail.body, mail.texts, data))
+        mails.append(Mail(mail.subject, mail.body, mail.folded, data))
     return mails
 
 
-def per_rule(rules: list[Rule]) -> Callable[[dict[str, str]], int]:
-    def run(texts: dict[str, str]) -> int:
-        return sum(1 for rule in rules if rule.regex.search(texts[rule.scope]))
-
-    return run
-
-
 def throughput(mails: list[Mail], run: Callable[[Mail], int]) -> tuple[float, int]:
-    """(MB/s of normalised text, hits)."""
-    size = sum(len(m.texts["text"].encode("utf-8")) + len(m.texts["subject"].encode("utf-8")) for m in mails)
+    """(MB/s of folded text, hits)."""
+    size = sum(len(m.folded.encode("utf-8")) for m in mails)
     return _best(size, lambda: sum(run(mail) for mail in mails))
 
 
@@ -148,25 +143,35 @@ def main() -> None:
     if args.corpus:
         corpora.append((f"{args.corpus}", read_corpus(args.corpus)))
 
-    baseline = per_rule(rules)
-    engines: list[tuple[str, Callable[[Mail], int]]] = [("per-rule re.search (baseline)", lambda m: baseline(m.texts))]
-    for engine in ("python", "hyperscan"):
-        if engine == "hyperscan" and not hyperscan_available():
-            continue
-        matcher = RuleMatcher(rules, engine=engine)
-        engines.append((f"RuleMatcher engine={engine}", lambda m, matcher=matcher: len(matcher.match(m.texts))))
+    lexicon, word_rules = rules.lexicon, rules.word_rules
 
-    print(f"{len(rules)} rules; hyperscan {'installed' if hyperscan_available() else 'not installed'}\n")
-    print("| corpus | scanner | MB/s | hits |")
+    def words(m: Mail) -> int:
+        return len(lexicon.scan(m.folded))
+
+    def moves(m: Mail) -> int:
+        return len(find_evidence(lexicon.scan(m.folded), word_rules, sentence_breaks(m.folded)))
+
+    def framing(m: Mail) -> int:
+        hits, breaks = lexicon.scan(m.folded), sentence_breaks(m.folded)
+        return len(Framing(m.folded, hits, breaks).cues) + len(find_evidence(hits, word_rules, breaks))
+
+    stages: list[tuple[str, Callable[[Mail], int]]] = [
+        ("lexicon: one pass, every word class (words found)", words),
+        ("lexicon + rules: moves (evidence found)", moves),
+        ("lexicon + rules + quotation and framing", framing),
+    ]
+    entries = sum(len(c.entries) for c in lexicon.classes.values())
+    print(f"{len(word_rules)} rules over {len(lexicon.classes)} word classes ({entries} entries)\n")
+    print("| corpus | stage | MB/s | hits |")
     print("| --- | --- | ---: | ---: |")
     for name, mails in corpora:
-        for label, run in engines:
+        for label, run in stages:
             rate, hits = throughput(mails, run)
             print(f"| {name} | {label} | {rate:.1f} | {hits} |")
         rate, hits = _address_rate(mails)
         print(f"| {name} | find_addresses (raw text) | {rate:.1f} | {hits} |")
-        rate, hits = _check_rate(mails, rules, name)
-        print(f"| {name} | whole content check: parse, extract, fold, match (message bytes) | {rate:.1f} | {hits} |")
+        rate, hits = _check_rate(mails, rules)
+        print(f"| {name} | whole content check: parse, extract, fold, scan, judge (message bytes) | {rate:.1f} | {hits} |")
 
 
 def _address_rate(mails: list[Mail]) -> tuple[float, int]:
@@ -175,9 +180,9 @@ def _address_rate(mails: list[Mail]) -> tuple[float, int]:
 
 
 
-def _check_rate(mails: list[Mail], rules: list[Rule], name: str) -> tuple[float, int]:
+def _check_rate(mails: list[Mail], rules: RuleSet) -> tuple[float, int]:
     """The content check as the milter runs it, on whole messages (MB/s of message bytes);
-    hits counts messages with at least one intimidation category."""
+    hits counts messages it scores."""
     check = ContentCheck(rules, ContentSettings())
     raw = [m.raw if m.raw is not None else
            f"From: Sender <s@example.org>\r\nSubject: {m.subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{m.body}".encode()
@@ -185,7 +190,8 @@ def _check_rate(mails: list[Mail], rules: list[Rule], name: str) -> tuple[float,
     session = LookupSession(None, 5.0, 2.0)
 
     def work() -> int:
-        return sum(1 for data in raw if any(s.kind is SignalKind.CONTENT for s in check.run(Message.from_bytes(data), session)))
+        return sum(1 for data in raw
+                   if any(s.kind is SignalKind.CONTENT and s.score > 0 for s in check.run(Message.from_bytes(data), session)))
 
     return _best(sum(len(r) for r in raw), work)
 

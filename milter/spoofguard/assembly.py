@@ -128,7 +128,8 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
             checks.append(ContentCheck(rules, ContentSettings(
                 co_occurrence_bonus=content.co_occurrence_bonus, threat_bonus=content.threat_bonus,
                 evasion_weight=content.evasion_weight,
-                crypto_address_weight=content.crypto_address_weight, reported_factor=content.reported_factor,
+                crypto_address_weight=content.crypto_address_weight, ransom_weight=content.ransom_weight,
+                reported_factor=content.reported_factor,
                 frame_factor=content.frame_factor, frame_cues=content.frame_cues, engine=content.engine,
                 unscanned_text_weight=content.unscanned_text_weight,
                 text_limits=TextLimits(content.max_text, content.read_pdf, pdf_timeout=content.pdf_timeout))))

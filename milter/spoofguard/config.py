@@ -141,6 +141,7 @@ class ContentSection:
     frame_cues: int = field(default=2, metadata=_check(lambda v: None if 1 <= v <= 3 else "must be 1, 2 or 3"))
     evasion_weight: float = field(default=1.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     crypto_address_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
+    ransom_weight: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
     engine: str = field(default="auto", metadata=_check(_one_of("auto", "python", "hyperscan")))
     max_text: int = field(default=1_000_000, metadata=_check(lambda v: None if v >= 1000 else "must be at least 1000 characters"))
     unscanned_text_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
