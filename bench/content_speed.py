@@ -149,11 +149,12 @@ def main() -> None:
         return len(lexicon.scan(m.folded))
 
     def moves(m: Mail) -> int:
-        return len(find_evidence(lexicon.scan(m.folded), word_rules, sentence_breaks(m.folded)))
+        return len(find_evidence(lexicon.scan(m.folded, sentence_breaks(m.folded)), word_rules))
 
     def framing(m: Mail) -> int:
-        hits, breaks = lexicon.scan(m.folded), sentence_breaks(m.folded)
-        return len(Framing(m.folded, hits, breaks).cues) + len(find_evidence(hits, word_rules, breaks))
+        breaks = sentence_breaks(m.folded)
+        hits = lexicon.scan(m.folded, breaks)
+        return len(Framing(m.folded, hits, breaks).cues) + len(find_evidence(hits, word_rules))
 
     stages: list[tuple[str, Callable[[Mail], int]]] = [
         ("lexicon: one pass, every word class (words found)", words),

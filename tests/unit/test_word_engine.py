@@ -125,8 +125,8 @@ def words(ruleset: RuleSet, text: str) -> list[tuple[str, set[str]]]:
 
 def fired(ruleset: RuleSet, text: str) -> list[str]:
     folded = fold(text).folded
-    return [e.rule.id for e in find_evidence(ruleset.lexicon.scan(folded), ruleset.word_rules,
-                                             sentence_breaks(folded))]
+    return [e.rule.id for e in find_evidence(ruleset.lexicon.scan(folded, sentence_breaks(folded)),
+                                             ruleset.word_rules)]
 
 
 # -- lexicon ---------------------------------------------------------------------------------
@@ -251,7 +251,8 @@ def test_block_quotes_become_quotations() -> None:
 
 def framing(ruleset: RuleSet, text: str) -> tuple[Framing, str]:
     folded = fold(text).folded
-    return Framing(folded, ruleset.lexicon.scan(folded), sentence_breaks(folded)), folded
+    breaks = sentence_breaks(folded)
+    return Framing(folded, ruleset.lexicon.scan(folded, breaks), breaks), folded
 
 
 def reported(ruleset: RuleSet, text: str, words_: str) -> bool:

@@ -116,8 +116,8 @@ class ContentCheck:
         text = extract(message, self.settings.text_limits)
         body = mark_block_quotes(text.body)
         reading = fold(PART_BREAK.join([text.subject, text.names, body, *text.attachment_names]))
-        signals = self.judge(reading.folded, fold(text.subject).folded, _wallets_in(text), reading.evasions, reading.plain,
-                             reading.rejoined)
+        subject = fold(text.subject).folded if self.matcher.rules else ""  # for subject-scope pattern rules
+        signals = self.judge(reading.folded, subject, _wallets_in(text), reading.evasions, reading.plain, reading.rejoined)
         signals.extend(_extraction_notes(text))
         if text.unread:
             signals.append(Signal(UNSCANNED_TEXT, self.settings.unscanned_text_weight,
@@ -133,12 +133,15 @@ class ContentCheck:
         joined across a broken word, out of their place) is taken as reported whenever the
         message frames anything as a report."""
         s = self.settings
-        hits = self.rules.lexicon.scan(folded)
         breaks = sentence_breaks(folded)
-        evidence = find_evidence(hits, self.word_rules, breaks)
+        hits = self.rules.lexicon.scan(folded, breaks)
+        evidence = find_evidence(hits, self.word_rules)
         evidence += self._pattern_evidence(folded, subject)
         if not evidence and not (wallets and s.crypto_address_weight):
             return []  # most mail: nothing to weigh, and no framing to read
+        found = {e.rule.move for e in evidence}
+        if not found & CORE and not wallets and not (s.ransom_weight and {CHANNEL, "payment"} <= found):
+            return _idle(evidence, folded)  # pressure only (an invoice, a sale): no framing to read
         framing = Framing(folded, hits, breaks)
         moves = self._moves(evidence, framing, folded, plain if plain is not None and evasions else folded, rejoined)
         if wallets and s.crypto_address_weight:
@@ -153,8 +156,7 @@ class ContentCheck:
             if ransom:
                 moves[RANSOM] = _Move(RANSOM, s.ransom_weight, ransom, frozenset(), outright=True, addressed=True)
         if not moves.keys() & (CORE | {RANSOM}):
-            return [Signal(f"content.{m.name}", 0.0, f"{m.words} (no claim or threat with it: not intimidation)")
-                    for m in moves.values()]
+            return [_no_intimidation(m.name, m.words) for m in moves.values()]
         idle: list[Signal] = []
         if DEADLINE in moves and not moves.keys() & (DEMANDS | THREAT_MOVES):
             # A date with nothing demanded or threatened by it is a date ("see you Sunday").
@@ -221,6 +223,19 @@ class ContentCheck:
         total = sum(m.weight for m in moves.values())
         kept = sum(m.weight * (1.0 if m.outright else self.settings.reported_factor) for m in moves.values())
         return kept / total if total else 1.0
+
+
+def _no_intimidation(move: str, words: str) -> Signal:
+    return Signal(f"content.{move}", 0.0, f"{words} (no claim or threat with it: not intimidation)")
+
+
+def _idle(evidence: Sequence[Evidence], text: str) -> list[Signal]:
+    """Pressure alone, shown and weighing nothing: the strongest evidence of each move."""
+    best: dict[str, Evidence] = {}
+    for found in evidence:
+        if found.rule.move not in best or found.rule.weight > best[found.rule.move].rule.weight:
+            best[found.rule.move] = found
+    return [_no_intimidation(move, _describe(found, text)) for move, found in best.items()]
 
 
 def _ransom(evidence: Sequence[Evidence], hits: Sequence[WordHit], framing: Framing, breaks: Sequence[int],

@@ -18,10 +18,12 @@ built as a trie of every entry, so the cost is one pass whatever the size of the
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from .normalize import fold
 
@@ -67,6 +69,7 @@ _NUMERIC = re.compile(
 
 
 _NUMERIC_CLASSES = {name: frozenset((name,)) for name in BUILTIN_CLASSES}
+_START = itemgetter(0)
 # "8h às 17h", "9h-18h", "um 17h": a clock time, not a stretch of hours.
 _CLOCK_AFTER = re.compile(r"\s*(?:-|–|to|a|as|ao|al|bis|tot|alle)\s*\d")
 _CLOCK_BEFORE = re.compile(r"(?:\b(?:at|as|a|um|vers|des|das|dalle|alle|om|de|ate|hasta)|\dh?\s*(?:-|–))\s*$")
@@ -120,15 +123,16 @@ class WordClass:
     entries: tuple[str, ...]  # normalised; a trailing "*" marks a stem
 
 
-@dataclass(frozen=True, slots=True)
-class WordHit:
-    """A lexicon word in the text: its place (characters and word index) and classes."""
+class WordHit(NamedTuple):
+    """A lexicon word in the text: its place (characters and word index) and classes.
+    A tuple, not a dataclass: a long message has thousands, made in one loop."""
 
     start: int
     end: int
     word: int
     classes: frozenset[str]
     phrase: bool = False  # several words: its classes may belong to different ones
+    sentence: int = 0  # how many sentence ends come before it (see ``scan``)
 
 
 def normalise_entry(entry: str) -> str:
@@ -161,25 +165,30 @@ class Lexicon:
         # An exact word takes the classes of the stems it starts with, once, here.
         self._exact = {k: frozenset(v) | self._stem_classes(k) for k, v in exact.items()}
         self._cache: dict[str, frozenset[str]] = {}
-        prefixes = [*exact, *stems]
-        self._pattern = re.compile(r"(?<!\w)(?:" + _trie(prefixes) + r")\w*") if prefixes else None
+        entries = [*exact, *(stem + "*" for stem in stems)]
+        self._pattern = re.compile(r"(?<!\w)(?:" + _trie(entries) + ")") if entries else None
 
-    def scan(self, text: str) -> list[WordHit]:
+    def scan(self, text: str, breaks: Sequence[int] = ()) -> list[WordHit]:
         """Every lexicon word (and sum and duration) in ``text`` in order, with its word
-        index; a phrase and its first word both count."""
+        index and, given where sentences end (``moves.sentence_breaks``), its sentence; a
+        phrase and its first word both count."""
         if "\u2019" in text:
             text = text.replace("\u2019", "'")  # typographic apostrophe: same length
-        found = self._words(text)
-        found += [(m.start(), m.end(), _NUMERIC_CLASSES[m.lastgroup or ""]) for m in _NUMERIC.finditer(text)
-                  if (m.start() == 0 or not text[m.start() - 1].isalnum() or text[m.start()] in "$€£¥₿")
-                  and not _clock_time(text, m) and not (m.lastgroup == "amount" and _small_sum(m.group()))]
-        found.sort(key=lambda item: item[0])
+        found = self._words(text)  # in order of start
+        for m in _NUMERIC.finditer(text):
+            if ((m.start() == 0 or not text[m.start() - 1].isalnum() or text[m.start()] in "$€£¥₿")
+                    and not _clock_time(text, m) and not (m.lastgroup == "amount" and _small_sum(m.group()))):
+                bisect.insort(found, (m.start(), m.end(), _NUMERIC_CLASSES[m.lastgroup or ""]), key=_START)
         hits: list[WordHit] = []
-        word = counted = 0
+        append, count, find = hits.append, text.count, text.find
+        word = counted = sentence = 0
+        ends = len(breaks)
         for start, end, classes in found:
-            word += text.count(" ", counted, start)
+            word += count(" ", counted, start)
             counted = start
-            hits.append(WordHit(start, end, word, classes, " " in text[start:end]))
+            while sentence < ends and breaks[sentence] <= start:
+                sentence += 1
+            append(WordHit(start, end, word, classes, find(" ", start, end) != -1, sentence))
         return hits
 
     def _words(self, text: str) -> list[tuple[int, int, frozenset[str]]]:
@@ -261,21 +270,30 @@ class Lexicon:
         return frozenset()
 
 
-def _trie(words: Iterable[str]) -> str:
-    """An alternation of ``words`` as a trie, longest branch first: one pass, no backtracking
-    across thousands of alternatives."""
+def _trie(entries: Iterable[str]) -> str:
+    """An alternation of ``entries`` as a trie, longest branch first: one pass, no
+    backtracking across thousands of alternatives. A word ends where the text's word ends;
+    a stem (``grab*``) takes the rest of the word. Words the lexicon does not hold are not
+    matched at all: "invoice" is not read as "i" and thrown away."""
     root: dict[str, Any] = {}
-    for word in words:
+    for entry in entries:
+        # An elided article or pronoun ("j'", "l'") runs into the next word: the phrase
+        # reader splits the two (see ``Lexicon._compound``).
+        stem = entry.endswith("*") or entry.endswith("'")
         node = root
-        for char in word:
+        for char in entry[:-1] if entry.endswith("*") else entry:
             node = node.setdefault(char, {})
-        node[""] = {}
+        node[_STEM if stem else _WORD] = {}
     return _branch(root)
 
 
+_WORD, _STEM = "", "*"  # trie ends: a whole word, a stem
+
+
 def _branch(node: Mapping[str, Any]) -> str:
-    alternatives = [re.escape(char) + _branch(child) for char, child in sorted(node.items()) if char]
-    if not alternatives:
-        return ""
-    body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-    return f"(?:{body})?" if "" in node else body
+    alternatives = [re.escape(char) + _branch(child) for char, child in sorted(node.items()) if char not in (_WORD, _STEM)]
+    if _WORD in node:
+        alternatives.append(r"(?!\w)")
+    if _STEM in node:
+        alternatives.append(r"\w*")
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"

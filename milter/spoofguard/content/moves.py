@@ -48,13 +48,16 @@ class Evidence:
 class _Index:
     """Hits by class, with their word positions and sentences, for nearest-hit searches."""
 
-    def __init__(self, hits: Sequence[WordHit], breaks: Sequence[int]) -> None:
+    def __init__(self, hits: Sequence[WordHit]) -> None:
         self.by_class: dict[str, list[WordHit]] = {}
-        self.sentence: dict[int, int] = {}
+        by_class = self.by_class
         for hit in hits:
-            self.sentence[id(hit)] = bisect.bisect_right(breaks, hit.start)
             for name in hit.classes:
-                self.by_class.setdefault(name, []).append(hit)
+                found = by_class.get(name)
+                if found is None:
+                    by_class[name] = [hit]
+                else:
+                    found.append(hit)
         if NEGATION in self.by_class and CONDITION in self.by_class:
             # "si no pagas", "if you don't pay": the negation is the condition's, not the move's.
             phrases = [(h.start, h.end) for h in self.by_class[CONDITION] if h.phrase]
@@ -71,7 +74,7 @@ class _Index:
     def in_sentence(self, name: str, sentence: int) -> bool:
         sentences = self._sentences.get(name)
         if sentences is None:
-            sentences = self._sentences[name] = {self.sentence[id(h)] for h in self.by_class.get(name, ())}
+            sentences = self._sentences[name] = {h.sentence for h in self.by_class.get(name, ())}
         return sentence in sentences
 
     def group(self, names: Iterable[str]) -> list[WordHit]:
@@ -92,16 +95,16 @@ class _Index:
             return at < len(words) and words[at] <= high
         found = self.by_class[name]
         while at < len(words) and words[at] <= high:
-            if self.sentence[id(found[at])] == sentence:
+            if found[at].sentence == sentence:
                 return True
             at += 1
         return False
 
 
-def find_evidence(hits: Sequence[WordHit], rules: Iterable[Rule], breaks: Sequence[int] = ()) -> list[Evidence]:
+def find_evidence(hits: Sequence[WordHit], rules: Iterable[Rule]) -> list[Evidence]:
     """Every place each word-class rule fires (at most ``MAX_PER_RULE`` a rule). A move is
-    made within one sentence: ``breaks`` are the positions where sentences end."""
-    index = _Index(hits, breaks)
+    made within one sentence: ``hits`` come from ``Lexicon.scan(text, sentence_breaks(text))``."""
+    index = _Index(hits)
     present = index.by_class.keys()
     found: list[Evidence] = []
     for rule in rules:
@@ -119,9 +122,9 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
     anchor = min(range(len(members)), key=lambda i: len(members[i]))
     out: list[Evidence] = []
     for hit in members[anchor]:
-        sentence = index.sentence[id(hit)]
+        sentence = hit.sentence
         chosen = [hit if i == anchor else
-                  _nearest(members[i], words[i], hit, rule.within, index, sentence,
+                  _nearest(members[i], words[i], hit, rule.within, sentence,
                            (i > anchor) - (i < anchor) if rule.ordered else 0)
                   for i in range(len(members))]
         if any(c is None for c in chosen):
@@ -153,8 +156,8 @@ def _fire(rule: Rule, index: _Index) -> list[Evidence]:
     return out
 
 
-def _nearest(members: list[WordHit], words: list[int], anchor: WordHit, within: int, index: _Index,
-             sentence: int, side: int) -> WordHit | None:
+def _nearest(members: list[WordHit], words: list[int], anchor: WordHit, within: int, sentence: int,
+             side: int) -> WordHit | None:
     """The member nearest the anchor word in the anchor's sentence (not the anchor itself
     when it is a phrase); ``side`` -1 or 1 wants it before or after the anchor."""
     low = bisect.bisect_left(words, anchor.word - within)
@@ -162,7 +165,7 @@ def _nearest(members: list[WordHit], words: list[int], anchor: WordHit, within: 
     best: WordHit | None = None
     for i in range(low, high):
         candidate = members[i]
-        if (candidate is anchor and anchor.phrase) or index.sentence[id(candidate)] != sentence:
+        if (candidate is anchor and anchor.phrase) or candidate.sentence != sentence:
             continue
         if side and (candidate.start - anchor.start) * side < 0:
             continue
@@ -176,12 +179,14 @@ def fires(rule: Rule, lexicon: Lexicon, text: str) -> bool:
     folded = fold(text).folded
     if rule.regex is not None:
         return rule.regex.search(folded) is not None
-    return bool(find_evidence(lexicon.scan(folded), (rule,), sentence_breaks(folded)))
+    return bool(find_evidence(lexicon.scan(folded, sentence_breaks(folded)), (rule,)))
 
 
 # Between the Subject, the names and the body: no sentence runs from one into the next.
-PART_BREAK = "\n\u00b6\n"
-_SENTENCE_END = re.compile(r"[.!?…¶](?=\s|$)|[-=_*:#~|+]{3,}")
+# A rule of punctuation, which ends a sentence, and ASCII, which keeps folding on its fast path.
+PART_BREAK = "\n|||\n"
+# One character class first, so the scan skips ahead to candidates.
+_SENTENCE_END = re.compile(r"[.!?…\-=_*:#~|+](?:(?<=[.!?…])(?=\s|$)|(?<=[-=_*:#~|+])[-=_*:#~|+]{2,})")
 
 
 def sentence_breaks(text: str) -> list[int]:
