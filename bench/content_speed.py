@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT / "milter")]
 from milter_load import WORDS, sentence  # noqa: E402  (bench/milter_load.py: the same business prose)
 
 from spoofguard import config  # noqa: E402
+from spoofguard.checks import Facts  # noqa: E402
 from spoofguard.checks.content import ContentCheck, ContentSettings  # noqa: E402
 from spoofguard.content.crypto import find_addresses  # noqa: E402
 from spoofguard.content.moves import find_evidence, sentence_breaks  # noqa: E402
@@ -192,7 +193,8 @@ def _check_rate(mails: list[Mail], rules: RuleSet) -> tuple[float, int]:
 
     def work() -> int:
         return sum(1 for data in raw
-                   if any(s.kind is SignalKind.CONTENT and s.score > 0 for s in check.run(Message.from_bytes(data), session)))
+                   if any(s.kind is SignalKind.CONTENT and s.score > 0
+                          for s in check.run(Message.from_bytes(data), session, Facts()).signals))
 
     return _best(sum(len(r) for r in raw), work)
 

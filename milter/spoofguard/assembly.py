@@ -18,7 +18,7 @@ from .age.registry import DAY, RegistryLookup, RegistryTtls
 from .age.whois import WhoisClient
 from .age.zones import AgeZone
 from .auth.domains import load_domain_list, organizational_domain
-from .checks import Check
+from .checks import Check, CheckOrderError
 from .checks.auth import AuthCheck, AuthSettings
 from .checks.content import ContentCheck, ContentSettings
 from .checks.domain_age import AgeGrade, DomainAgeCheck, DomainAgeSettings
@@ -160,7 +160,10 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
     age = settings.checks.domain_age
     if age.enabled:
         checks.append(_domain_age_check(settings, dns))
-    return Analyzer(checks, build_policy(settings))
+    try:
+        return Analyzer(checks, build_policy(settings))
+    except CheckOrderError as exc:
+        raise ConfigError(settings.path, f"checks.{exc.check}.enabled", exc.problem) from None
 
 
 def _domain_age_check(settings: Settings, dns: DnsClient | None) -> DomainAgeCheck:

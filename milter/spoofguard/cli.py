@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__, config
 from .actions import plan
 from .age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
-from .checks import Stage
+from .core import judge
 from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
@@ -269,9 +269,7 @@ def _check(args: argparse.Namespace) -> int:
         envelope.mail_from = strip_brackets(return_path) if return_path else None
     runtime = build_runtime(settings, offline=args.offline)
     session: LookupSession = runtime.new_session()
-    for stage in Stage:  # in transaction order, so lookups overlap as in the milter
-        runtime.analyzer.prefetch(stage, message, session)
-    verdict = runtime.analyzer.analyze(message, session)
+    verdict = judge(runtime.analyzer, message, session)
     changes = plan(verdict, message, runtime.actions)
     runtime.pool.shutdown()
     if args.json:

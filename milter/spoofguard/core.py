@@ -1,7 +1,7 @@
-"""The pure core: ``Analyzer.analyze(message, lookups) -> Verdict``.
+"""The pure core: ``judge(analyzer, message, lookups) -> Verdict``.
 
-No pymilter here. The milter, ``spoofguard check`` and the tests all call this, so what an
-admin sees on the command line is what the milter does.
+No pymilter here. The milter, ``spoofguard check``, ``scan`` and the tests all call this,
+so what an admin sees on the command line is what the milter does.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from .checks import Check, Stage
+from .checks import Check, Facts, Findings, Stage, in_order
+from .edits import HeaderEdit
 from .lookups import LookupSession
 from .message import Message
 from .policy import Policy, decide
@@ -24,7 +25,7 @@ class Analyzer:
     """Checks and policy built once per configuration load, shared by all connections."""
 
     def __init__(self, checks: Sequence[Check], policy: Policy) -> None:
-        self.checks = tuple(checks)
+        self.checks = in_order(checks)  # raises CheckOrderError on a missing requirement or a cycle
         self.policy = policy
 
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
@@ -36,15 +37,23 @@ class Analyzer:
                 log.exception("check %s failed to start its lookups", check.name)
 
     def analyze(self, message: Message, lookups: LookupSession) -> Verdict:
+        """The verdict on a whole message; from here on the message is read, never changed."""
         started = time.perf_counter()
+        message.freeze()
         signals: list[Signal] = []
+        edits: list[HeaderEdit] = []
+        facts = Facts()
         local = None if self.policy.judge_local_submissions else local_submission(message)
         if local is not None:
             signals.append(Signal("local.submission", 0.0, f"{local}: not judged as inbound mail"))
         timings: list[tuple[str, float]] = []
         for check in self.checks if local is None else ():
             begun = time.perf_counter()
-            signals.extend(self._run_check(check, message, lookups))
+            findings = self._run_check(check, message, lookups, facts)
+            signals.extend(findings.signals)
+            edits.extend(findings.edits)
+            for fact in findings.facts:
+                facts.add(fact)
             timings.append((check.name, (time.perf_counter() - begun) * 1000))
         decision = decide(self.policy, tuple(signals))
         action, intended = decision.action, None
@@ -59,14 +68,17 @@ class Analyzer:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             dry_run=self.policy.dry_run,
             intended_action=intended,
-            edits=tuple(message.edits),
+            edits=tuple(edits),
             check_ms=tuple(timings),
         )
 
     @staticmethod
-    def _run_check(check: Check, message: Message, lookups: LookupSession) -> list[Signal]:
+    def _run_check(check: Check, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         try:
-            return list(check.run(message, lookups))
+            findings = check.run(message, lookups, facts)
+            if not isinstance(findings, Findings):
+                raise TypeError(f"run() returned {type(findings).__name__}, not Findings")
+            return findings
         except Exception as exc:
             log.exception("check %s failed", check.name)
             failure = exc
@@ -74,14 +86,20 @@ class Analyzer:
             potential = float(check.max_score)
         except Exception:
             potential = float("inf")  # unknown worth: assume it could matter
-        return [
-            Signal.unknown(
-                f"{check.name}.error",
-                f"check failed: {type(failure).__name__}: {failure}",
-                potential=potential,
-                stands_for=check.kind,
-            )
-        ]
+        return Findings((Signal.unknown(
+            f"{check.name}.error",
+            f"check failed: {type(failure).__name__}: {failure}",
+            potential=potential,
+            stands_for=check.kind,
+        ),))
+
+
+def judge(analyzer: Analyzer, message: Message, lookups: LookupSession) -> Verdict:
+    """Every stage's lookups started (those already running are left alone), then the
+    verdict: the one entry point of the milter at end of message, ``check`` and ``scan``."""
+    for stage in Stage:  # in transaction order, so lookups overlap as in the milter
+        analyzer.prefetch(stage, message, lookups)
+    return analyzer.analyze(message, lookups)
 
 
 def local_submission(message: Message) -> str | None:

@@ -16,8 +16,6 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .edits import HeaderEdit
-
 DEFAULT_IN_MEMORY = 2 * 1024 * 1024
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
@@ -39,6 +37,10 @@ class Header:
         return decode_header_value(self.name, self.raw)
 
 
+class FrozenMessageError(AttributeError):
+    """A change to a message after end of message began: checks read, they never write."""
+
+
 @dataclass(slots=True)
 class Envelope:
     """What the MTA knows before the message content arrives."""
@@ -50,6 +52,27 @@ class Envelope:
     rcpts: list[str] = field(default_factory=list)
     queue_id: str | None = None
     auth_user: str | None = None  # SMTP AUTH (SASL) login: a submission, not inbound mail
+    frozen: bool = field(default=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "frozen", False):
+            raise FrozenMessageError(f"envelope.{name} set after end of message began")
+        object.__setattr__(self, name, value)
+
+    def freeze(self) -> None:
+        if not self.frozen:
+            object.__setattr__(self, "rcpts", _ReadOnly(self.rcpts))
+            object.__setattr__(self, "frozen", True)
+
+
+class _ReadOnly(list[typing.Any]):
+    """Recipients or headers once end of message began: read like a list, never changed."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> typing.NoReturn:
+        raise FrozenMessageError("changed after end of message began")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = _refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +167,22 @@ class Message:
     headers: list[Header] = field(default_factory=list)
     limits: BodyLimits = field(default_factory=BodyLimits)
     _spool: BodySpool | None = field(default=None, repr=False)
-    # Findings one check leaves for another (the authentication summary the impersonation
-    # check reads) and header edits checks ask for; both belong to this message only.
-    notes: dict[str, object] = field(default_factory=dict, repr=False)
-    edits: list[HeaderEdit] = field(default_factory=list, repr=False)
+    frozen: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self._spool is None:
             self._spool = BodySpool(self.limits)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "frozen", False):
+            raise FrozenMessageError(f"message.{name} set after end of message began")
+        object.__setattr__(self, name, value)
+
+    def freeze(self) -> None:
+        """End of message began: from here on every part of spoofguard only reads it."""
+        self.envelope.freeze()
+        object.__setattr__(self, "headers", _ReadOnly(self.headers))
+        object.__setattr__(self, "frozen", True)
 
     @classmethod
     def from_bytes(
@@ -169,9 +200,13 @@ class Message:
         return message
 
     def add_header(self, name: str, raw: str) -> None:
+        if self.frozen:
+            raise FrozenMessageError("header added after end of message began")
         self.headers.append(Header(name, raw))
 
     def add_body(self, chunk: bytes) -> None:
+        if self.frozen:
+            raise FrozenMessageError("body added after end of message began")
         self.spool.write(chunk)
 
     @property

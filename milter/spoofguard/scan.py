@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import config
-from .checks import Stage
+from .core import judge
 from .message import Envelope, Message
 from .runtime import Runtime, build_runtime
 from .service import strip_brackets
@@ -139,10 +139,7 @@ def analyze_item(item: Item) -> dict[str, Any]:
     try:
         message = Message.from_bytes(item.data, limits=runtime.settings.analysis.body_limits())
         message.envelope = envelope_of(message)
-        session = runtime.new_session()
-        for stage in Stage:
-            runtime.analyzer.prefetch(stage, message, session)
-        verdict = runtime.analyzer.analyze(message, session)
+        verdict = judge(runtime.analyzer, message, runtime.new_session())
     except Exception as exc:  # one bad message must not end the scan
         return {"path": item.path, "error": f"{type(exc).__name__}: {exc}"}
     record = verdict.to_dict()

@@ -21,7 +21,7 @@ import milter as libmilter
 from . import config, logs
 from .actions import Outcome, Plan, plan
 from .checks import Stage
-from .core import failure_verdict
+from .core import failure_verdict, judge
 from .edits import AddHeader
 from .lookups import LookupSession
 from .message import Envelope, Message
@@ -128,7 +128,7 @@ class SpoofguardMilter(Milter.Base):
         policy = self.runtime.analyzer.policy
         try:
             session = self.session or self.runtime.new_session()
-            verdict = self.runtime.analyzer.analyze(message, session)
+            verdict = judge(self.runtime.analyzer, message, session)
         except Exception as exc:
             log.exception("analysis failed for queue id %s", message.envelope.queue_id)
             verdict = failure_verdict(policy, exc)

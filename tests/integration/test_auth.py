@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from spoofguard.assembly import build_analyzer
-from spoofguard.auth.summary import summary_of
+from spoofguard.auth.summary import AuthSummary
+from spoofguard.checks import Facts
 from spoofguard.config import parse
-from spoofguard.edits import AddHeader, ChangeHeader
+from spoofguard.edits import AddHeader, ChangeHeader, HeaderEdit
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Envelope, Message
 from spoofguard.verdict import SignalKind, Verdict
@@ -67,19 +69,30 @@ def analyzer_for(dns: LoopbackDNS, tmp_path: Path, **auth: object):  # type: ign
     return build_analyzer(parse(config, tmp_path / "spoofguard.toml"))
 
 
-def analyze(analyzer, data: bytes, *, ip: str = IP, mail_from: str | None = "bounce@news.test", helo: str = "mail.news.test", rcpts: tuple[str, ...] = ("alice@example.test",)) -> tuple[Verdict, Message]:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Seen:
+    """What the auth check gave: the header edits in the verdict, and its AuthSummary fact."""
+
+    edits: tuple[HeaderEdit, ...]
+    summary: AuthSummary | None
+
+
+def analyze(analyzer, data: bytes, *, ip: str = IP, mail_from: str | None = "bounce@news.test", helo: str = "mail.news.test", rcpts: tuple[str, ...] = ("alice@example.test",)) -> tuple[Verdict, Seen]:  # type: ignore[no-untyped-def]
     message = Message.from_bytes(data, Envelope(client_ip=ip, helo=helo, mail_from=mail_from, rcpts=list(rcpts)))
     with ThreadPoolExecutor(4) as pool:
-        verdict = analyzer.analyze(message, LookupSession(pool, budget=5.0, default_timeout=2.0))
-    return verdict, message
+        session = LookupSession(pool, budget=5.0, default_timeout=2.0)
+        verdict = analyzer.analyze(message, session)
+        auth = next((c for c in analyzer.checks if c.name == "auth"), None)  # again: its lookups are answered
+        facts = Facts(auth.run(message, session, Facts()).facts if auth else ())
+    return verdict, Seen(verdict.edits, facts.get(AuthSummary))
 
 
 def names(verdict: Verdict) -> dict[str, float]:
     return {s.name: s.score for s in verdict.signals}
 
 
-def our_header(message: Message) -> str:
-    value = next(e.value for e in message.edits if isinstance(e, AddHeader) and e.name == "Authentication-Results")
+def our_header(seen: Seen) -> str:
+    value = next(e.value for e in seen.edits if isinstance(e, AddHeader) and e.name == "Authentication-Results")
     return " ".join(value.split())  # unfolded
 
 
@@ -97,19 +110,19 @@ def test_spf_pass_fail_softfail_none_permerror(dns: LoopbackDNS, tmp_path: Path)
         ("x@loop.test", IP): "auth.spf_permerror",
     }
     for (mail_from, ip), expected in cases.items():
-        verdict, message = analyze(a, data, ip=ip, mail_from=mail_from)
+        verdict, seen = analyze(a, data, ip=ip, mail_from=mail_from)
         assert expected in names(verdict), (mail_from, ip, names(verdict))
         result = expected.removeprefix("auth.spf_")
-        assert f"spf={result} smtp.mailfrom={mail_from}" in our_header(message)
+        assert f"spf={result} smtp.mailfrom={mail_from}" in our_header(seen)
     verdict, _ = analyze(a, data, mail_from="x@loop.test")
     detail = next(s.detail for s in verdict.signals if s.name == "auth.spf_permerror")
     assert "lookup" in detail.lower()
 
 
 def test_null_sender_checks_helo(dns: LoopbackDNS, tmp_path: Path) -> None:
-    verdict, message = analyze(analyzer_for(dns, tmp_path), message_bytes("News <news@news.test>"), mail_from=None, helo="news.test")
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), message_bytes("News <news@news.test>"), mail_from=None, helo="news.test")
     assert "auth.spf_pass" in names(verdict)
-    assert "smtp.helo=news.test" in our_header(message)
+    assert "smtp.helo=news.test" in our_header(seen)
 
 
 # -- DKIM and DMARC -----------------------------------------------------------------------
@@ -119,19 +132,19 @@ def test_dkim_pass_gives_dmarc_pass_by_aligned_dkim_only(dns: LoopbackDNS, tmp_p
     key, _ = rsa_key("news")
     signed = sign(message_bytes("News <news@news.test>"), "news.test", "sel", key)
     # envelope at the ESP: SPF passes for esp.test, which does not align with news.test
-    verdict, message = analyze(analyzer_for(dns, tmp_path), signed, mail_from="bounce@esp.test")
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), signed, mail_from="bounce@esp.test")
     got = names(verdict)
     assert got["auth.dkim_pass"] == 0 and got["auth.spf_pass"] == 0
     assert got["auth.dmarc_pass"] < 0
-    summary = summary_of(message)
+    summary = seen.summary
     assert summary is not None and summary.dmarc.aligned_dkim == "news.test" and summary.dmarc.aligned_spf is None
-    header = our_header(message)
+    header = our_header(seen)
     assert "dkim=pass header.d=news.test header.s=sel" in header and "dmarc=pass" in header
 
 
 def test_dmarc_pass_by_aligned_spf_only(dns: LoopbackDNS, tmp_path: Path) -> None:
-    verdict, message = analyze(analyzer_for(dns, tmp_path), message_bytes("News <news@news.test>"))
-    summary = summary_of(message)
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), message_bytes("News <news@news.test>"))
+    summary = seen.summary
     assert summary is not None and summary.dmarc.result == "pass"
     assert summary.dmarc.aligned_spf == "news.test" and summary.dmarc.aligned_dkim is None
     assert "auth.dkim_none" in names(verdict)
@@ -141,14 +154,14 @@ def test_altered_body_fails_dkim_and_dmarc_reject_is_strong(dns: LoopbackDNS, tm
     key, _ = rsa_key("news")
     signed = sign(message_bytes("News <news@news.test>"), "news.test", "sel", key)
     tampered = signed.replace(b"Numbers attached.", b"Numbers attached!")
-    verdict, message = analyze(analyzer_for(dns, tmp_path), tampered, mail_from="bounce@esp.test")
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), tampered, mail_from="bounce@esp.test")
     got = names(verdict)
     assert got["auth.dkim_fail"] > 0
     assert got["auth.dmarc_fail_reject"] == 5.0
     fail = next(s for s in verdict.signals if s.name == "auth.dkim_fail")
     assert "body hash" in fail.detail.lower()
     assert fail.kind is SignalKind.SENDER_RISK
-    assert "dmarc=fail" in our_header(message) and "p=reject" in our_header(message)
+    assert "dmarc=fail" in our_header(seen) and "p=reject" in our_header(seen)
 
 
 def test_several_signatures_each_get_a_result(dns: LoopbackDNS, tmp_path: Path) -> None:
@@ -156,8 +169,8 @@ def test_several_signatures_each_get_a_result(dns: LoopbackDNS, tmp_path: Path) 
     key_list, _ = rsa_key("list")
     once = sign(message_bytes("News <news@news.test>"), "news.test", "sel", key_news)
     twice = sign(once, "lists.test", "arc", key_list)
-    _, message = analyze(analyzer_for(dns, tmp_path), twice, mail_from="bounce@esp.test")
-    summary = summary_of(message)
+    _, seen = analyze(analyzer_for(dns, tmp_path), twice, mail_from="bounce@esp.test")
+    summary = seen.summary
     assert summary is not None
     assert sorted((d.domain, d.result) for d in summary.dkim) == [("lists.test", "pass"), ("news.test", "pass")]
 
@@ -170,9 +183,9 @@ def test_subdomain_policy_applies_to_subdomains(dns: LoopbackDNS, tmp_path: Path
 
 
 def test_organizational_domain_fallback(dns: LoopbackDNS, tmp_path: Path) -> None:
-    verdict, message = analyze(analyzer_for(dns, tmp_path), message_bytes("Shop <shop@a.b.example.co.uk>"), mail_from="x@esp.test")
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), message_bytes("Shop <shop@a.b.example.co.uk>"), mail_from="x@esp.test")
     assert "auth.dmarc_fail_quarantine" in names(verdict)
-    summary = summary_of(message)
+    summary = seen.summary
     assert summary is not None and summary.dmarc.policy is not None
     assert summary.dmarc.policy.domain == "example.co.uk"
     verdict, _ = analyze(analyzer_for(dns, tmp_path), message_bytes("Shop <shop@a.b.example.co.uk>"), mail_from="x@a.b.example.co.uk")
@@ -189,13 +202,13 @@ def test_dns_outage_is_unknown_never_a_dmarc_failure(tmp_path: Path) -> None:
     key, _ = rsa_key("news")
     signed = sign(message_bytes("News <news@news.test>"), "news.test", "sel", key)
     with LoopbackDNS(mode="servfail") as broken:
-        verdict, message = analyze(analyzer_for(broken, tmp_path), signed, mail_from="bounce@esp.test")
+        verdict, seen = analyze(analyzer_for(broken, tmp_path), signed, mail_from="bounce@esp.test")
     got = {s.name: s for s in verdict.signals}
     assert not any(name.startswith("auth.dmarc_fail") for name in got)
     assert "auth.unauthenticated" not in got
     assert got["auth.dkim_temperror"].kind is SignalKind.ERROR
     assert got["auth.dmarc_temperror"].kind is SignalKind.ERROR
-    assert "dmarc=temperror" in our_header(message)
+    assert "dmarc=temperror" in our_header(seen)
 
 
 # -- ARC ----------------------------------------------------------------------------------
@@ -212,12 +225,12 @@ def test_mailing_list_with_trusted_arc_mitigates_dmarc_fail(dns: LoopbackDNS, tm
     sealed = arc_seal(changed, "lists.test", "arc", key_list, "lists.test")
 
     trusted = analyzer_for(dns, tmp_path, trusted_arc_sealers=["lists.test"])
-    verdict, message = analyze(trusted, sealed, ip=LIST_IP, mail_from="members-bounces@lists.test", helo="lists.test")
+    verdict, seen = analyze(trusted, sealed, ip=LIST_IP, mail_from="members-bounces@lists.test", helo="lists.test")
     got = names(verdict)
     assert "auth.dmarc_mitigated" in got and got["auth.dmarc_mitigated"] == 0
     assert "auth.arc_pass" in got
     assert not any(n.startswith("auth.dmarc_fail") for n in got)
-    assert "arc=pass" in our_header(message)
+    assert "arc=pass" in our_header(seen)
 
     untrusted = analyzer_for(dns, tmp_path)
     verdict, _ = analyze(untrusted, sealed, ip=LIST_IP, mail_from="members-bounces@lists.test", helo="lists.test")
@@ -232,10 +245,10 @@ def test_forged_results_claiming_our_id_are_removed_and_scored(dns: LoopbackDNS,
         "Authentication-Results: mx.example.test; dkim=pass header.d=nodmarc.test; dmarc=pass header.from=nodmarc.test\r\n"
         "Authentication-Results: other.example.net; spf=pass smtp.mailfrom=x@nodmarc.test\r\n"
         "Authentication-Results: MX.EXAMPLE.TEST; this does not parse ;;\r\n"))
-    verdict, message = analyze(analyzer_for(dns, tmp_path), forged, mail_from="x@esp.test")
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), forged, mail_from="x@esp.test")
     got = names(verdict)
     assert got["auth.forged_results"] == 3.0
-    removed = [e for e in message.edits if isinstance(e, ChangeHeader)]
+    removed = [e for e in seen.edits if isinstance(e, ChangeHeader)]
     assert removed == [ChangeHeader("Authentication-Results", 3, ""), ChangeHeader("Authentication-Results", 1, "")]
     assert "auth.unauthenticated" in got  # the forged pass was not believed
 
@@ -250,13 +263,13 @@ def test_upstream_results_are_trusted_only_from_trusted_relays(dns: LoopbackDNS,
         checks={"auth": {"authserv_id": "mx.example.test", **config}, "content": {"enabled": False}, "ip_reputation": {"enabled": False}},
     ), tmp_path / "x.toml"))
     queries_before = dns.count()
-    verdict, message = analyze(analyzer, upstream, ip=relay, mail_from="boss@nodmarc.test")
-    summary = summary_of(message)
+    verdict, seen = analyze(analyzer, upstream, ip=relay, mail_from="boss@nodmarc.test")
+    summary = seen.summary
     assert summary is not None and summary.source == "upstream border.example.test"
     assert "auth.dmarc_pass" in names(verdict)
     assert dns.count() == queries_before  # nothing verified again
-    assert not any(isinstance(e, AddHeader) and e.name == "Authentication-Results" for e in message.edits)
+    assert not any(isinstance(e, AddHeader) and e.name == "Authentication-Results" for e in seen.edits)
 
-    verdict, message = analyze(analyzer, upstream, ip=OTHER_IP, mail_from="boss@nodmarc.test")
+    verdict, seen = analyze(analyzer, upstream, ip=OTHER_IP, mail_from="boss@nodmarc.test")
     assert "auth.forged_results" in names(verdict)
     assert "auth.dmarc_pass" not in names(verdict)

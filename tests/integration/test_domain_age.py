@@ -67,7 +67,7 @@ def build(tmp_path: Path, dns: LoopbackDNS, rdap: LoopbackRDAP, **age: Any):  # 
     bootstrap = tmp_path / "dns.json"
     bootstrap.write_text(json.dumps(rdap.bootstrap_for(["test"])))
     config = loopback_config(dns.port, tmp_path, checks={
-        "auth": {"enabled": False}, "content": {"enabled": False}, "ip_reputation": {"enabled": False},
+        "auth": {"verify": "never"}, "content": {"enabled": False}, "ip_reputation": {"enabled": False},
         "impersonation": {"own_domains": ["mycorp.test"]},
         "domain_age": {"rdap_bootstrap": str(bootstrap), "rdap_timeout": 1.5, **age},
     }, cache={"backend": "sqlite", "path": str(tmp_path / "cache.sqlite")})

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spoofguard import config
+from spoofguard.checks import Facts, Findings
 from spoofguard.checks.content import ContentCheck, ContentSettings
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Message
@@ -26,7 +27,7 @@ GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"  # the Bitcoin genesis block's ad
 
 
 def run(message: Message, check: ContentCheck = CHECK) -> dict[str, Signal]:
-    return {s.name: s for s in check.run(message, LookupSession(None, 5.0, 2.0))}
+    return {s.name: s for s in check.run(message, LookupSession(None, 5.0, 2.0), Facts()).signals}
 
 
 def plain(body: str, subject: str = "Notice", charset: str = "utf-8", encoding: str | None = None) -> Message:
@@ -153,11 +154,11 @@ _TREES = st.recursive(_LEAVES, lambda inner: st.lists(inner, min_size=1, max_siz
 @given(_TREES)
 def test_arbitrary_mime_trees_give_signals_never_exceptions(tree: EmailMessage) -> None:
     tree["Subject"] = "x"
-    signals = CHECK.run(Message.from_bytes(tree.as_bytes()), LookupSession(None, 5.0, 2.0))
+    signals = CHECK.run(Message.from_bytes(tree.as_bytes()), LookupSession(None, 5.0, 2.0), Facts()).signals
     assert all(isinstance(s, Signal) for s in signals)
 
 
 @settings(max_examples=200, deadline=2000)
 @given(st.binary(max_size=4000))
 def test_arbitrary_bytes_give_signals_never_exceptions(data: bytes) -> None:
-    assert isinstance(CHECK.run(Message.from_bytes(data), LookupSession(None, 5.0, 2.0)), list)
+    assert isinstance(CHECK.run(Message.from_bytes(data), LookupSession(None, 5.0, 2.0), Facts()), Findings)

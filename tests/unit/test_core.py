@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from spoofguard.actions import ActionSettings, plan
-from spoofguard.checks import Stage
+from spoofguard.checks import CheckOrderError, Facts, Findings, Stage
 from spoofguard.core import Analyzer, failure_verdict
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Message
@@ -18,6 +19,9 @@ from spoofguard.verdict import Action, Signal, SignalKind
 
 class FixedCheck:
     """A check that always answers the same signals."""
+
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __init__(self, name: str, signals: list[Signal], kind: SignalKind = SignalKind.CONTENT,
                  max_score: float = 10.0) -> None:
@@ -35,13 +39,16 @@ class FixedCheck:
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
         self.prefetched.append(stage)
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         self.runs += 1
-        return list(self._signals)
+        return Findings(tuple(self._signals))
 
 
 class RaisingCheck:
     """A check with a bug: it raises from both prefetch and run."""
+
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __init__(self, name: str = "dnsbl", kind: SignalKind = SignalKind.SENDER_RISK,
                  max_score: float = 6.0, exc: Exception | None = None) -> None:
@@ -57,21 +64,21 @@ class RaisingCheck:
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
         raise self.exc
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         raise self.exc
 
 
 class BrokenReturnCheck(FixedCheck):
-    """Returns something that is not a list of signals at all."""
+    """Returns something that is not Findings at all."""
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:  # type: ignore[override]
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         return None  # type: ignore[return-value]
 
 
 class GeneratorCheck(FixedCheck):
     """Yields one signal, then fails half-way."""
 
-    def run(self, message: Message, lookups: LookupSession) -> Iterator[Signal]:  # type: ignore[override]
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Iterator[Signal]:  # type: ignore[override]
         yield Signal("gen.partial", 3.0, "half an answer", SignalKind.CONTENT)
         raise ValueError("stopped half-way")
 
@@ -129,7 +136,7 @@ def test_raising_check_with_on_error_tempfail_does_not_tempfail_when_it_cannot_m
     ("check", "detail"),
     [
         (BrokenReturnCheck("broken", []), "TypeError"),
-        (GeneratorCheck("gen", []), "ValueError: stopped half-way"),
+        (GeneratorCheck("gen", []), "TypeError: run() returned generator"),
         (RaisingCheck("keyerr", exc=KeyError("missing")), "KeyError"),
     ],
     ids=["returns-none", "generator-raises", "key-error"],
@@ -263,3 +270,81 @@ def test_local_and_authenticated_submissions_are_not_judged_unless_configured() 
     strict = build_analyzer(dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, judge_local_submissions=True)), offline=True)
     local = Message.from_bytes(threat, Envelope(client_ip="127.0.0.1"))
     assert strict.analyze(local, LookupSession(None, 5.0, 2.0)).action is Action.TAG
+
+
+# -- checks that need each other ---------------------------------------------------------------
+
+
+class Summary:
+    """A fact one check finds and another reads."""
+
+    def __init__(self, authenticated: bool) -> None:
+        self.authenticated = authenticated
+
+
+class Producer(FixedCheck):
+    def __init__(self) -> None:
+        super().__init__("producer", [])
+
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+        return Findings(facts=(Summary(authenticated=False),))
+
+
+class Consumer(FixedCheck):
+    requires = ("producer",)
+
+    def __init__(self) -> None:
+        super().__init__("consumer", [])
+        self.seen: list[Summary | None] = []
+
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+        self.seen.append(facts.get(Summary))
+        return Findings((Signal("consumer.unauthenticated", 1.0, "read the producer's fact", SignalKind.SENDER_RISK),))
+
+
+def test_a_check_runs_after_the_check_it_requires_and_reads_its_typed_fact() -> None:
+    consumer = Consumer()
+    analyzer = Analyzer([consumer, Producer()], Policy())  # listed first, run second
+    assert [c.name for c in analyzer.checks] == ["producer", "consumer"]
+    verdict = analyzer.analyze(message(), session())
+    assert len(consumer.seen) == 1 and isinstance(consumer.seen[0], Summary)
+    assert verdict.score == 1.0
+
+
+def test_a_missing_required_check_fails_at_start_up() -> None:
+    with pytest.raises(CheckOrderError) as info:
+        Analyzer([Consumer()], Policy())
+    assert info.value.check == "consumer" and "producer" in info.value.problem
+
+
+def test_checks_that_require_each_other_fail_at_start_up() -> None:
+    first, second = Consumer(), Producer()
+    second.requires = ("consumer",)  # type: ignore[misc]
+    with pytest.raises(CheckOrderError, match="cycle"):
+        Analyzer([first, second], Policy())
+
+
+def test_a_check_cannot_change_the_message_it_judges() -> None:
+    class Scribbler(FixedCheck):
+        def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+            message.add_header("X-Note", "checked")
+            return Findings()
+
+    msg = message()
+    verdict = Analyzer([Scribbler("scribbler", [])], Policy()).analyze(msg, session())
+    assert [s.name for s in verdict.signals] == ["scribbler.error"]
+    assert "FrozenMessageError" in verdict.signals[0].detail
+    assert [h.name for h in msg.headers] == ["Subject", "From"]
+
+
+def test_impersonation_without_authentication_is_a_configuration_error(tmp_path: Path) -> None:
+    from spoofguard import config as sg_config
+    from spoofguard.assembly import build_analyzer
+    from spoofguard.errors import ConfigError
+
+    path = tmp_path / "s.toml"
+    path.write_text("[checks.auth]\nenabled = false\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        build_analyzer(sg_config.load(path), offline=True)
+    assert info.value.key == "checks.impersonation.enabled"
+    assert "auth" in info.value.problem

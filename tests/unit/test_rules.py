@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from spoofguard import config
+from spoofguard.checks import Facts
 from spoofguard.checks.content import ContentCheck, ContentSettings
 from spoofguard.content.moves import example_failures
 from spoofguard.lookups import LookupSession
@@ -67,7 +68,7 @@ def eml(body: bytes, subject: str = "Hello", content_type: str = "text/plain; ch
 
 
 def scan(message: Message) -> list[Signal]:
-    return CHECK.run(message, LookupSession(None, budget=5.0, default_timeout=2.0))
+    return list(CHECK.run(message, LookupSession(None, budget=5.0, default_timeout=2.0), Facts()).signals)
 
 
 def total(signals: list[Signal]) -> float:
@@ -154,7 +155,7 @@ def test_moves_together_score_more_than_their_weights() -> None:
 def test_zero_bonuses_mean_no_lift() -> None:
     check = ContentCheck(SHIPPED, ContentSettings(0.0, threat_bonus=0.0))
     body = b"We will hurt your family. You have 48 hours to pay.\r\n"
-    signals = check.run(eml(body), LookupSession(None, 5.0, 2.0))
+    signals = check.run(eml(body), LookupSession(None, 5.0, 2.0), Facts()).signals
     assert total(signals) == WEIGHT["harm.against_you"] + WEIGHT["deadline.time_limit"] + WEIGHT["payment.time_to_pay"]
 
 

@@ -1,17 +1,17 @@
 """What authentication concluded about one message, for signals, our header, and the
-impersonation check (which must know whether DMARC passed)."""
+checks that require it (impersonation must know whether DMARC passed): the auth check's
+fact."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..message import Message
 from .arc_check import ArcResult
 from .dkim_check import DkimResult
 from .dmarc_check import DmarcResult
 from .spf_check import SpfResult
 
-NOTE = "auth"
+NOT_VERIFIED = "not verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class AuthSummary:
     dkim: tuple[DkimResult, ...]
     dmarc: DmarcResult
     arc: ArcResult | None
-    source: str  # "spoofguard", "upstream <authserv-id>", or "not verified"
+    source: str  # "spoofguard", "upstream <authserv-id>", or NOT_VERIFIED
     mitigated_by: str | None = None  # trusted ARC sealer that turned a DMARC fail around
 
     @property
@@ -34,10 +34,11 @@ class AuthSummary:
         return self.dmarc_pass or bool(self.dmarc.aligned_dkim or self.dmarc.aligned_spf)
 
     @property
+    def verified(self) -> bool:
+        """Whether anyone checked: not so offline or with auth.verify = never."""
+        return self.source != NOT_VERIFIED
+
+    @property
     def unknown(self) -> bool:
         return self.dmarc.result == "temperror"
 
-
-def summary_of(message: Message) -> AuthSummary | None:
-    note = message.notes.get(NOTE)
-    return note if isinstance(note, AuthSummary) else None

@@ -28,8 +28,8 @@ from ..auth.results import (
     results_fields,
 )
 from ..auth.spf_check import SpfResult, check_spf
-from ..auth.summary import NOTE, AuthSummary
-from ..edits import AddHeader, deletions
+from ..auth.summary import NOT_VERIFIED, AuthSummary
+from ..edits import AddHeader, HeaderEdit, deletions
 from ..headers import header_value
 from ..lookups import LookupSession
 from ..lookups.dns import DnsClient
@@ -37,7 +37,7 @@ from ..message import Message, decode_header_value
 from ..policy import AUTHENTICATED_LIST
 from ..received import IPNetwork, parse_ip, trusted
 from ..verdict import Signal, SignalKind
-from . import Stage
+from . import Facts, Findings, Stage
 
 VERIFY_MODES = ("auto", "always", "never")
 LIST_FIELDS = ("List-Unsubscribe", "List-Id")
@@ -97,6 +97,8 @@ def client_is_trusted(message: Message, networks: tuple[IPNetwork, ...]) -> bool
 class AuthCheck:
     name = "auth"
     kind = SignalKind.SENDER_RISK
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __init__(self, settings: AuthSettings, dns: DnsClient | None, timeout: float) -> None:
         self.settings = settings
@@ -127,16 +129,17 @@ class AuthCheck:
 
     # -- verdict --------------------------------------------------------------------------
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         s = self.settings
         fields = results_fields(message)
         trusted_client = client_is_trusted(message, s.trusted_networks)
         removed = [] if trusted_client else [f for f in fields if f.claims(s.own_ids)]
         signals: list[Signal] = []
+        edits: list[HeaderEdit] = []
         if removed:
             # Fields whose id cannot be read are removed too, but only a certain claim of
             # our id is held against the sender: garbled headers are not always forgeries.
-            message.edits.extend(deletions([(f.name, f.index) for f in removed]))
+            edits.extend(deletions([(f.name, f.index) for f in removed]))
             forged = any(f.claimed is not None for f in removed)
             claims = sorted({f.claimed or "an unreadable authserv-id" for f in removed})
             signals.append(Signal(
@@ -152,20 +155,20 @@ class AuthCheck:
             summary = self._from_upstream(upstream, from_domain)
         elif s.verify == "never" or self.dns is None:
             reason = "verification off (auth.verify = never)" if s.verify == "never" else "offline: no DNS"
-            summary = AuthSummary(from_domain, None, (), DmarcResult("none", from_domain or "", reason=reason), None, "not verified")
+            summary = AuthSummary(from_domain, None, (), DmarcResult("none", from_domain or "", reason=reason), None,
+                                  NOT_VERIFIED)
         else:
             summary = self._verify(message, lookups, from_domain)
-        message.notes[NOTE] = summary
         if s.add_header and summary.source == "spoofguard":
             value = build_value(s.authserv_id, self._entries(summary, message))
-            message.edits.append(AddHeader(HEADER, header_value(HEADER, value), index=0))
+            edits.append(AddHeader(HEADER, header_value(HEADER, value), index=0))
         signals += self._signals(summary, from_addr)
         if summary.authenticated and any(message.header(name) for name in LIST_FIELDS):
             # The policy reads this: an authenticated newsletter with no sender risk is not
             # tagged or held for what it quotes (policy.trust_authenticated_lists).
             signals.append(Signal(AUTHENTICATED_LIST, 0.0,
                                   f"{summary.from_domain} authenticated, sent as a newsletter or list mail"))
-        return signals
+        return Findings(tuple(signals), tuple(edits), (summary,))
 
     def _spf(self, message: Message) -> SpfResult:
         assert self.dns is not None
@@ -268,7 +271,7 @@ class AuthCheck:
             return [Signal(f"auth.dmarc_fail_{dmarc.disposition}", weight,
                            f"fail for {where}: {dmarc.reason}", SignalKind.SENDER_RISK)]
         # none / permerror: no policy to enforce; what matters is whether anything aligned passed
-        if summary.source == "not verified":
+        if not summary.verified:
             return [Signal("auth.not_verified", 0.0, dmarc.reason)]
         if summary.authenticated:
             aligned = f"DKIM d={dmarc.aligned_dkim}" if dmarc.aligned_dkim else f"SPF {dmarc.aligned_spf}"

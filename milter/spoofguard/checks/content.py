@@ -40,7 +40,7 @@ from ..lookups import LookupSession
 from ..message import Message
 from ..rules import CLAIMS, THREATS, RuleSet
 from ..verdict import UNSCANNED_TEXT, Signal, SignalKind
-from . import Stage
+from . import Facts, Findings, Stage
 
 SNIPPET = 80
 CHANNEL = "channel"
@@ -92,6 +92,8 @@ class _Move:
 class ContentCheck:
     name = "content"
     kind = SignalKind.CONTENT
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __init__(self, rules: RuleSet, settings: ContentSettings) -> None:
         self.rules = rules
@@ -112,7 +114,10 @@ class ContentCheck:
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
         return None  # content needs no lookups
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+        return Findings(tuple(self._findings(message, lookups)))
+
+    def _findings(self, message: Message, lookups: LookupSession) -> list[Signal]:
         text = extract(message, self.settings.text_limits)
         body = mark_block_quotes(text.body)
         reading = fold(PART_BREAK.join([text.subject, text.names, body, *text.attachment_names]))

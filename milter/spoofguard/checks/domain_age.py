@@ -22,14 +22,14 @@ from ..age.registry import RegistryLookup
 from ..age.zones import AgeZone, ZoneAge, zone_age
 from ..auth.dkim_check import signature_tags
 from ..auth.domains import domain_of, is_domain_name, organizational_domain
-from ..auth.summary import summary_of
+from ..auth.summary import AuthSummary
 from ..lookups import LookupResult, LookupSession
 from ..lookups.dns import DnsClient
 from ..message import Message
 from ..verdict import Signal, SignalKind
-from . import Stage
+from . import Facts, Findings, Stage
 from .auth import from_address
-from .impersonation import LOOKALIKE_NOTE, NotedLookalike
+from .impersonation import NotedLookalike
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,8 @@ class DomainAge:
 class DomainAgeCheck:
     name = "domain_age"
     kind = SignalKind.SENDER_RISK
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ("auth", "impersonation")  # verified DKIM domains, and a lookalike whose age weighs in
 
     def __init__(self, settings: DomainAgeSettings, registry: RegistryLookup | None,
                  dns: DnsClient | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -91,8 +93,10 @@ class DomainAgeCheck:
 
     # -- which domains ---------------------------------------------------------------------
 
-    def domains(self, message: Message, *, verified_only: bool = True) -> dict[str, tuple[str, ...]]:
-        """Organizational domains to age, each with the roles it plays in the message."""
+    def domains(self, message: Message, summary: AuthSummary | None = None, *,
+                verified_only: bool = True) -> dict[str, tuple[str, ...]]:
+        """Organizational domains to age, each with the roles it plays in the message: DKIM
+        domains that verified (from ``summary``), or every signing domain before that is known."""
         if message.envelope.auth_user:
             return {}  # our own users' submissions
         roles: dict[str, list[str]] = {}
@@ -103,8 +107,7 @@ class DomainAgeCheck:
 
         add(domain_of(from_address(message) or ""), "From")
         add(domain_of(message.envelope.mail_from or ""), "envelope")
-        summary = summary_of(message)
-        if summary is not None and verified_only:
+        if summary is not None and summary.verified and verified_only:
             for result in summary.dkim:
                 if result.result == "pass":
                     add(result.domain, "DKIM")
@@ -134,20 +137,19 @@ class DomainAgeCheck:
 
     # -- verdict ---------------------------------------------------------------------------
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
-        domains = self.domains(message)
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+        domains = self.domains(message, facts.get(AuthSummary))
         if not domains:
-            return []
+            return Findings()
         if self.registry is None:
-            return [Signal("domain_age.offline", 0.0, "offline: domain ages not looked up")]
+            return Findings((Signal("domain_age.offline", 0.0, "offline: domain ages not looked up"),))
         ages = [self._age_of(domain, roles, lookups) for domain, roles in domains.items()]
-        return self._signals(ages) + self._lookalike(message, ages)
+        return Findings(tuple(self._signals(ages) + self._lookalike(facts.get(NotedLookalike), ages)))
 
-    def _lookalike(self, message: Message, ages: list[DomainAge]) -> list[Signal]:
+    def _lookalike(self, noted: NotedLookalike | None, ages: list[DomainAge]) -> list[Signal]:
         """A lookalike registered days ago is made for this; one registered fifteen years ago
         is most likely a business of its own that happens to look alike."""
-        noted = message.notes.get(LOOKALIKE_NOTE)
-        if not isinstance(noted, NotedLookalike):
+        if noted is None:
             return []
         domain, weight = noted.domain, noted.weight
         age = next((a for a in ages if a.domain == domain and a.age_days is not None), None)

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from ..auth.domains import domain_of, organizational_domain
 from ..auth.lookalike import LookalikeDetector
-from ..auth.summary import AuthSummary, summary_of
+from ..auth.summary import AuthSummary
 from ..lookups import LookupSession
 from ..message import Message
 from ..received import IPNetwork
 from ..verdict import Signal, SignalKind
-from . import Stage
+from . import Facts, Findings, Stage
 from .auth import client_is_trusted, from_address
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
@@ -59,6 +59,8 @@ class ImpersonationSettings:
 class ImpersonationCheck:
     name = "impersonation"
     kind = SignalKind.SENDER_RISK
+    requires: tuple[str, ...] = ("auth",)  # most tells count only when the From domain does not authenticate
+    uses: tuple[str, ...] = ()
 
     def __init__(self, settings: ImpersonationSettings) -> None:
         self.settings = settings
@@ -72,18 +74,19 @@ class ImpersonationCheck:
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
         return None  # header-only: no lookups
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         if client_is_trusted(message, self.settings.trusted_networks) or message.envelope.auth_user:
-            return []  # our own relays and authenticated submissions are not impostors
-        summary = summary_of(message)
+            return Findings()  # our own relays and authenticated submissions are not impostors
+        summary = facts.get(AuthSummary)
         authenticated = summary is not None and summary.authenticated
         from_addr = from_address(message)
         from_domain = domain_of(from_addr or "")
         if not from_addr or not from_domain:
-            return []
+            return Findings()
         from_org = organizational_domain(from_domain)
+        lookalike = self._lookalike(from_domain, authenticated)
         found = [
-            self._lookalike(message, from_domain, authenticated),
+            lookalike[0] if lookalike else None,
             self._display_name(message, from_addr, from_org, authenticated),
         ]
         if not authenticated:
@@ -93,12 +96,13 @@ class ImpersonationCheck:
                 None if listed else self._envelope_mismatch(message, from_org, summary),
                 None if listed else self._reply_to(message, from_org),
             ]
-        return [s for s in found if s is not None]
+        return Findings(tuple(s for s in found if s is not None), facts=(lookalike[1],) if lookalike else ())
 
     def _signal(self, what: str, weight: float, detail: str) -> Signal:
         return Signal(f"impersonation.{what}", weight, detail, SignalKind.SENDER_RISK)
 
-    def _lookalike(self, message: Message, from_domain: str, authenticated: bool) -> Signal | None:
+    def _lookalike(self, from_domain: str, authenticated: bool) -> tuple[Signal, NotedLookalike] | None:
+        """The lookalike signal, and the fact the domain age check weighs its age by."""
         if organizational_domain(from_domain) in self.settings.freemail:
             return None  # a real mail provider, whatever it resembles
         hit = self.lookalikes.check(from_domain)
@@ -106,8 +110,8 @@ class ImpersonationCheck:
             return None
         w = self.settings.weights
         weight = w.lookalike_other_suffix if hit.other_suffix else w.lookalike_domain
-        message.notes[LOOKALIKE_NOTE] = NotedLookalike(hit.domain, weight)
-        return self._signal("lookalike_domain", weight, f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
+        signal = self._signal("lookalike_domain", weight, f"From domain {hit.domain} imitates {hit.protected}: {hit.reason}")
+        return signal, NotedLookalike(hit.domain, weight)
 
     def _display_name(self, message: Message, from_addr: str, from_org: str, authenticated: bool) -> Signal | None:
         display = _display_name(message)
@@ -176,13 +180,14 @@ class ImpersonationCheck:
         return None
 
 
-LOOKALIKE_NOTE = "impersonation.lookalike"  # a NotedLookalike, for the domain age check
-
-
 @dataclass(frozen=True, slots=True)
 class NotedLookalike:
+    """The impersonation check's fact: the From domain imitates another, and what that scored."""
+
     domain: str  # organizational domain of the lookalike
     weight: float  # what the lookalike signal scored
+
+
 _LIST_FIELDS = ("List-Id", "List-Post")
 
 

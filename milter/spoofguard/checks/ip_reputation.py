@@ -31,7 +31,7 @@ from ..lookups.ratelimit import RateLimitedLog
 from ..message import Message
 from ..received import IPAddress, IPNetwork, parse_ip, relay_ip
 from ..verdict import Signal, SignalKind
-from . import Stage
+from . import Facts, Findings, Stage
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ def parse_origin(txt: str) -> tuple[list[int], str]:
 class IpReputationCheck:
     name = "ip_reputation"
     kind = SignalKind.SENDER_RISK
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __init__(self, settings: IpReputationSettings, dns: DnsClient | None) -> None:
         self.settings = settings
@@ -161,7 +163,10 @@ class IpReputationCheck:
 
     # -- verdict --------------------------------------------------------------------------
 
-    def run(self, message: Message, lookups: LookupSession) -> list[Signal]:
+    def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
+        return Findings(tuple(self._findings(message, lookups)))
+
+    def _findings(self, message: Message, lookups: LookupSession) -> list[Signal]:
         ip, source = relay_ip(message, self.settings.trusted_networks)
         if ip is None:
             return [Signal("ip_reputation.no_client_ip", 0.0, "no client IP known")]
