@@ -27,14 +27,14 @@ from milter_load import WORDS, sentence  # noqa: E402  (bench/milter_load.py: th
 
 from spoofguard import config  # noqa: E402
 from spoofguard.checks import Facts  # noqa: E402
-from spoofguard.checks.content import ContentCheck, ContentSettings  # noqa: E402
-from spoofguard.content.crypto import find_addresses  # noqa: E402
-from spoofguard.content.moves import find_evidence, sentence_breaks  # noqa: E402
-from spoofguard.content.normalize import fold  # noqa: E402
-from spoofguard.content.quotation import Framing  # noqa: E402
+from spoofguard.checks.content.check import ContentCheck, ContentSection  # noqa: E402
+from spoofguard.checks.content.crypto import find_addresses  # noqa: E402
+from spoofguard.checks.content.moves import find_evidence, sentence_breaks  # noqa: E402
+from spoofguard.checks.content.normalize import fold  # noqa: E402
+from spoofguard.checks.content.quotation import Framing  # noqa: E402
+from spoofguard.checks.content.rules import RuleSet, load_rule_files  # noqa: E402
 from spoofguard.lookups import LookupSession  # noqa: E402
 from spoofguard.message import Message  # noqa: E402
-from spoofguard.rules import RuleSet, load_rule_files  # noqa: E402
 from spoofguard.verdict import SignalKind  # noqa: E402
 
 NEWS_WORDS = (
@@ -185,7 +185,7 @@ def _address_rate(mails: list[Mail]) -> tuple[float, int]:
 def _check_rate(mails: list[Mail], rules: RuleSet) -> tuple[float, int]:
     """The content check as the milter runs it, on whole messages (MB/s of message bytes);
     hits counts messages it scores."""
-    check = ContentCheck(rules, ContentSettings())
+    check = ContentCheck(rules, ContentSection())
     raw = [m.raw if m.raw is not None else
            f"From: Sender <s@example.org>\r\nSubject: {m.subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{m.body}".encode()
            for m in mails]

@@ -101,7 +101,7 @@ def main() -> int:
             "domain_age": {"rdap_bootstrap": str(bootstrap)},
         }, cache={"backend": args.backend, "path": str(directory / "cache.sqlite")})
         settings = config.parse(sections, directory / "bench.toml")
-        assert base.checks.domain_age.enabled and settings.checks.domain_age.enabled
+        assert base.checks["domain_age"].enabled and settings.checks["domain_age"].enabled
         analyzer = build_analyzer(settings)
         time.sleep(0.5 + 4 * args.delay)  # let the DNS list probes finish
         messages = []

@@ -54,7 +54,7 @@ from tests.support.milter_process import free_port, loopback_config, toml_text  
 from tests.support.processes import terminate  # noqa: E402
 from tests.support.rdap_server import LoopbackRDAP  # noqa: E402
 
-from spoofguard.auth.domains import organizational_domain  # noqa: E402
+from spoofguard.domains import organizational_domain  # noqa: E402
 
 SERVER_CPU = "0"
 LOAD_CPU = "1"

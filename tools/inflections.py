@@ -32,7 +32,7 @@ from simplemma.strategies.dictionaries import DefaultDictionaryFactory  # type: 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "milter"))
 
-from spoofguard.content.lexicon import normalise_entry  # noqa: E402
+from spoofguard.checks.content.lexicon import normalise_entry  # noqa: E402
 
 WORDS = ROOT / "config" / "rules" / "words.toml"
 OUTPUT = ROOT / "config" / "rules" / "inflections.toml"

@@ -7,11 +7,11 @@ milter writes unit-testable without an MTA.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
 from .headers import clean, header_value
 from .message import Message
+from .sections import OneLine, Section
 from .subject import subject_edits
 from .verdict import UNSCANNED_TEXT, Action, Verdict
 
@@ -21,41 +21,51 @@ OWN_FIELD = "x-spoofguard"
 MAX_DETAIL = 200
 
 
-class Outcome(StrEnum):
-    ACCEPT = "accept"
-    REJECT = "reject"
-    TEMPFAIL = "tempfail"
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     code: str
     xcode: str
     text: str
 
+    @property
+    def permanent(self) -> bool:
+        return self.code.startswith("5")
+
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class Deliver:
+    """Accept the message with these header changes; with ``quarantine``, into the MTA's
+    hold queue with that reason."""
+
     header_changes: tuple[HeaderEdit, ...] = ()
     quarantine: str | None = None
-    outcome: Outcome = Outcome.ACCEPT
-    reply: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class ActionSettings:
-    subject_prefix: str = "[SUSPICIOUS] "
+class Refuse:
+    """Answer the end of data with this reply; nothing is delivered or held."""
+
+    reply: Reply
+
+
+Plan = Deliver | Refuse  # the closed set of what the MTA can be told to do
+
+# The one place where a verdict's action becomes an SMTP reply.
+_REFUSALS = {Action.REJECT: ("550", "5.7.1"), Action.TEMPFAIL: ("451", "4.7.1")}
+TEMPFAIL_TEXT = "Message could not be checked now; try again later"
+
+
+class ActionsSection(Section, frozen=True):
+    """``[actions]``: what users and senders see."""
+
+    subject_prefix: OneLine = "[SUSPICIOUS] "
     reject_reply: str = "Message refused as likely spoofed intimidation or extortion"
 
 
-def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
-    if verdict.action is Action.REJECT:
-        return Plan(outcome=Outcome.REJECT, reply=Reply("550", "5.7.1", clean(settings.reject_reply)))
-    if verdict.action is Action.TEMPFAIL:
-        return Plan(
-            outcome=Outcome.TEMPFAIL,
-            reply=Reply("451", "4.7.1", "Message could not be checked now; try again later"),
-        )
+def plan(verdict: Verdict, message: Message, settings: ActionsSection) -> Plan:
+    if verdict.action in _REFUSALS:
+        text = settings.reject_reply if verdict.action is Action.REJECT else TEMPFAIL_TEXT
+        return Refuse(Reply(*_REFUSALS[verdict.action], clean(text)))
     changes: list[HeaderEdit] = list(remove_forged_headers(message))
     changes.extend(verdict.edits)
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
@@ -64,7 +74,7 @@ def plan(verdict: Verdict, message: Message, settings: ActionSettings) -> Plan:
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
     changes.extend(subject_edits(message, settings.subject_prefix, tag=verdict.action in (Action.TAG, Action.QUARANTINE)))
     quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None
-    return Plan(header_changes=tuple(changes), quarantine=quarantine)
+    return Deliver(tuple(changes), quarantine)
 
 
 def score_text(verdict: Verdict) -> str:

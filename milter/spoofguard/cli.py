@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 from . import __version__, config
-from .actions import plan
-from .age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
+from .actions import Deliver, plan
+from .checks.domain_age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
 from .core import judge
 from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
-from .message import Envelope, Message
+from .message import Envelope, Message, strip_brackets
 from .quarantine import (
     PostfixQuarantine,
     QuarantineError,
@@ -28,7 +28,6 @@ from .quarantine import (
     send_digest,
 )
 from .runtime import build_runtime
-from .service import strip_brackets
 from .verdict import Action, Verdict
 
 EXIT_CODES = {Action.ACCEPT: 0, Action.TAG: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
@@ -276,7 +275,7 @@ def _check(args: argparse.Namespace) -> int:
         out = {"path": args.file, **verdict.to_dict(), "headers": _header_changes(changes)}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        _print_table(args.file, verdict, changes.quarantine)
+        _print_table(args.file, verdict, changes.quarantine if isinstance(changes, Deliver) else None)
     return EXIT_ERROR if verdict.action is Action.TEMPFAIL or verdict.degraded else EXIT_CODES[verdict.action]
 
 

@@ -12,15 +12,21 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from .checks.auth import VERIFY_MODES, AuthWeights
-from .checks.impersonation import ImpersonationWeights
+import msgspec
+
+from .actions import ActionsSection
+from .checks.impersonation.check import ImpersonationSection
+from .checks.registry import plugins
 from .errors import ConfigError
+from .lookups.dns import DnsSection
+from .lookups.store import CacheSection
 from .message import BodyLimits
+from .policy import Policy
+from .received import IPNetwork
+from .sections import Networks, Positive, PositiveInt, Rule, Section, at_least, between
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 PACKAGED_CONFIG = PACKAGE_DATA / "spoofguard.toml"
@@ -31,24 +37,7 @@ BUILTIN_LISTS = {
 }
 SYSTEM_CONFIG = Path("/etc/spoofguard/spoofguard.toml")
 ENV_VAR = "SPOOFGUARD_CONFIG"
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
-    """Attach a validator returning a problem description (or None) to a field."""
-    return {"check": fn}
-
-
-def _fraction(v: float) -> str | None:
-    return None if 0 <= v <= 1 else "must be between 0 and 1"
-
-
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be greater than 0"
-
-
-def _one_of(*choices: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v in choices else f"must be one of: {', '.join(choices)}"
+S = TypeVar("S", bound=Section)
 
 
 def _socket(v: str) -> str | None:
@@ -61,241 +50,6 @@ def _socket(v: str) -> str | None:
     return "must be 'inet:PORT@HOST', 'inet6:PORT@HOST' or 'unix:PATH'"
 
 
-def _cidrs(v: tuple[str, ...]) -> str | None:
-    for item in v:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            return f"{item!r} is not an IP network (CIDR)"
-    return None
-
-
-def _ips(v: tuple[str, ...]) -> str | None:
-    for item in v:
-        try:
-            ipaddress.ip_address(item)
-        except ValueError:
-            return f"{item!r} is not an IP address"
-    return None
-
-
-@dataclass(frozen=True)
-class MilterSection:
-    socket: str = field(default="inet:8895@127.0.0.1", metadata=_check(_socket))
-    name: str = "spoofguard"
-    timeout: int = field(default=600, metadata=_check(_positive))
-
-
-@dataclass(frozen=True)
-class AnalysisSection:
-    body_in_memory: int = field(default=2 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
-    max_body: int = field(default=64 * 1024 * 1024, metadata=_check(lambda v: None if v >= 1024 else "must be at least 1024 bytes"))
-    spool_dir: str = ""  # "" : the system's temporary directory
-    budget: float = field(default=5.0, metadata=_check(_positive))
-    lookup_timeout: float = field(default=2.0, metadata=_check(_positive))
-    lookup_workers: int = field(default=32, metadata=_check(lambda v: None if 1 <= v <= 1024 else "must be between 1 and 1024"))
-
-    def body_limits(self) -> BodyLimits:
-        return BodyLimits(self.body_in_memory, self.max_body, self.spool_dir or None)
-
-
-@dataclass(frozen=True)
-class PolicySection:
-    tag: float = 4.0
-    quarantine: float = 8.0
-    reject: float = 15.0
-    reject_enabled: bool = False
-    require_content_and_sender_risk: bool = True
-    min_sender_risk: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    on_error: str = field(default="accept", metadata=_check(_one_of("accept", "tempfail")))
-    dry_run: bool = False
-    judge_local_submissions: bool = False
-    trust_authenticated_lists: bool = True
-
-
-@dataclass(frozen=True)
-class ActionsSection:
-    subject_prefix: str = "[SUSPICIOUS] "
-    reject_reply: str = "Message refused as likely spoofed intimidation or extortion"
-
-
-@dataclass(frozen=True)
-class DnsSection:
-    nameservers: tuple[str, ...] = field(default=(), metadata=_check(_ips))
-    port: int = field(default=53, metadata=_check(lambda v: None if 0 < v < 65536 else "must be a port number"))
-    timeout: float = field(default=2.0, metadata=_check(_positive))
-
-
-@dataclass(frozen=True)
-class RulesSection:
-    files: tuple[str, ...] = ("builtin",)
-
-
-@dataclass(frozen=True)
-class ContentSection:
-    enabled: bool = True
-    co_occurrence_bonus: float = field(default=0.75, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    threat_bonus: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    reported_factor: float = field(default=0.25, metadata=_check(_fraction))
-    frame_factor: float = field(default=0.5, metadata=_check(_fraction))
-    frame_cues: int = field(default=2, metadata=_check(lambda v: None if 1 <= v <= 3 else "must be 1, 2 or 3"))
-    evasion_weight: float = field(default=1.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    crypto_address_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    ransom_weight: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    engine: str = field(default="auto", metadata=_check(_one_of("auto", "python", "hyperscan")))
-    max_text: int = field(default=1_000_000, metadata=_check(lambda v: None if v >= 1000 else "must be at least 1000 characters"))
-    unscanned_text_weight: float = field(default=2.0, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    read_pdf: bool = True
-    pdf_timeout: float = field(default=5.0, metadata=_check(_positive))
-
-
-def _zone(v: str) -> str | None:
-    return None if _DOMAIN.fullmatch(v.lower().rstrip(".")) else f"{v!r} is not a DNS zone name"
-
-
-@dataclass(frozen=True)
-class DnsListSection:
-    """One DNS block- or allowlist: ``[[checks.ip_reputation.dnsbl]]``."""
-
-    zone: str = field(metadata={**_check(_zone), "required": True})
-    name: str = ""  # short name for signals; default: the zone's first label
-    weight: float = 1.0  # for a listing code without a weight of its own
-    codes: dict[str, str] = field(default_factory=dict)  # "127.0.0.2" = "SBL", ranges a-b
-    weights: dict[str, float] = field(default_factory=dict)  # meaning -> weight
-    bitmask: bool = False
-    allowlist: bool = False
-    ipv6: bool = True
-
-
-@dataclass(frozen=True)
-class IpReputationSection:
-    enabled: bool = True
-    allow: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
-    deny: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
-    allow_files: tuple[str, ...] = ()
-    deny_files: tuple[str, ...] = ()
-    allow_weight: float = -5.0
-    deny_weight: float = 6.0
-    no_ptr_weight: float = 1.0
-    ptr_mismatch_weight: float = 0.5
-    dnsbl: tuple[DnsListSection, ...] = ()
-    asn_zone: str = "origin.asn.cymru.com"
-    asn6_zone: str = "origin6.asn.cymru.com"
-    asn_weights: dict[str, float] = field(default_factory=dict)  # "AS64500" = 2.0
-
-
-def _thresholds(v: dict[str, float]) -> str | None:
-    for days in v:
-        try:
-            if float(days) <= 0:
-                return f"{days!r}: days must be greater than 0"
-        except ValueError:
-            return f"{days!r} is not a number of days"
-    return None
-
-
-@dataclass(frozen=True)
-class AgeZoneSection:
-    """One DNS age zone: ``[[checks.domain_age.zone]]``."""
-
-    zone: str = field(metadata={**_check(_zone), "required": True})
-    name: str = ""  # short name for signals; default: the zone's first label
-    prefix: str = field(default="127.0.2.", metadata=_check(lambda v: None if v.startswith("127.") and v.endswith(".") else "must look like '127.0.2.'"))
-    unit: str = field(default="hours", metadata=_check(_one_of("hours", "days")))
-
-
-@dataclass(frozen=True)
-class DomainAgeSection:
-    enabled: bool = True
-    # younger than N days -> weight; the youngest band that applies counts
-    thresholds: dict[str, float] = field(default_factory=lambda: {"7": 3.0, "30": 1.5, "90": 0.5}, metadata=_check(_thresholds))
-    unknown_weight: float = 0.0
-    changed_days: float = field(default=7.0, metadata=_check(_positive))
-    changed_weight: float = 1.0
-    allowlist: tuple[str, ...] = field(default=(), metadata=_check(lambda v: _domains(v)))
-    rdap: bool = True
-    rdap_timeout: float = field(default=4.0, metadata=_check(_positive))
-    rdap_per_server: int = field(default=2, metadata=_check(lambda v: None if 1 <= v <= 64 else "must be between 1 and 64"))
-    rdap_overrides: dict[str, str] = field(default_factory=dict, metadata=_check(lambda v: next(
-        (f"{tld}: {url!r} is not an http(s) URL" for tld, url in v.items() if not url.startswith(("https://", "http://"))), None)))
-    rdap_bootstrap: str = ""  # a dns.json to use instead of state.dir's or the packaged one
-    whois: bool = True
-    whois_timeout: float = field(default=4.0, metadata=_check(_positive))
-    whois_servers: dict[str, str] = field(default_factory=dict)  # tld -> host[:port]
-    cache_days: float = field(default=7.0, metadata=_check(_positive))
-    zone: tuple[AgeZoneSection, ...] = ()
-    # A lookalike domain (impersonation.lookalike_domain) younger than this many days adds
-    # young_lookalike_weight; one older than established_lookalike_years adds the (negative)
-    # established_lookalike_weight, never more than the lookalike signal itself.
-    young_lookalike_days: float = field(default=30.0, metadata=_check(_positive))
-    young_lookalike_weight: float = field(default=1.5, metadata=_check(lambda v: None if v >= 0 else "must not be negative"))
-    established_lookalike_years: float = field(default=5.0, metadata=_check(_positive))
-    established_lookalike_weight: float = field(default=-2.5, metadata=_check(lambda v: None if v <= 0 else "must not be positive"))
-
-
-@dataclass(frozen=True)
-class StateSection:
-    dir: str = "/var/lib/spoofguard"  # lookup cache, refreshed RDAP bootstrap
-
-
-@dataclass(frozen=True)
-class CacheSection:
-    backend: str = field(default="sqlite", metadata=_check(_one_of("sqlite", "redis", "memory", "none")))
-    path: str = ""  # SQLite file; default: <state.dir>/cache.sqlite
-    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=_check(lambda v: None if v.startswith(("redis://", "rediss://", "unix://")) else "must be a redis://, rediss:// or unix:// URL"))
-    max_entries: int = field(default=200_000, metadata=_check(lambda v: None if v >= 100 else "must be at least 100"))
-    warn_interval: float = field(default=60.0, metadata=_check(_positive))  # seconds between repeats of "cache unavailable"
-
-
-def _domains(v: tuple[str, ...]) -> str | None:
-    for item in v:
-        if not _DOMAIN.fullmatch(item.lower().rstrip(".")):
-            return f"{item!r} is not a domain name"
-    return None
-
-
-_DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:xn--[a-z0-9-]+|[a-z]{2,63})")
-
-
-@dataclass(frozen=True)
-class AuthSection:
-    enabled: bool = True
-    # The id in the Authentication-Results we add; empty: this host's name.
-    authserv_id: str = ""
-    # Upstream hosts whose Authentication-Results are trusted when the message came from
-    # network.trusted_networks; empty: only authserv_id.
-    trusted_authserv_ids: tuple[str, ...] = ()
-    trusted_arc_sealers: tuple[str, ...] = field(default=(), metadata=_check(_domains))
-    verify: str = field(default="auto", metadata=_check(_one_of(*VERIFY_MODES)))
-    add_header: bool = True
-    weights: AuthWeights = AuthWeights()
-
-
-@dataclass(frozen=True)
-class ImpersonationSection:
-    enabled: bool = True
-    own_domains: tuple[str, ...] = field(default=(), metadata=_check(_domains))
-    protected_domain_files: tuple[str, ...] = ("builtin",)
-    freemail_files: tuple[str, ...] = ("builtin",)
-    weights: ImpersonationWeights = ImpersonationWeights()
-
-
-@dataclass(frozen=True)
-class ChecksSection:
-    auth: AuthSection = AuthSection()
-    impersonation: ImpersonationSection = ImpersonationSection()
-    content: ContentSection = ContentSection()
-    ip_reputation: IpReputationSection = IpReputationSection()
-    domain_age: DomainAgeSection = DomainAgeSection()
-
-
-@dataclass(frozen=True)
-class NetworkSection:
-    # Your own relays in front of this host (CIDR): their Authentication-Results are
-    # trusted and their clients are not judged as impostors.
-    trusted_networks: tuple[str, ...] = field(default=(), metadata=_check(_cidrs))
-
-
 def _listen(v: str) -> str | None:
     if not v:
         return None
@@ -305,33 +59,72 @@ def _listen(v: str) -> str | None:
     return "must be HOST:PORT, e.g. 127.0.0.1:9464 (empty: off)"
 
 
-@dataclass(frozen=True)
-class MetricsSection:
-    listen: str = field(default="", metadata=_check(_listen))  # "127.0.0.1:9464"; empty: off
+class MilterSection(Section, frozen=True):
+    socket: Annotated[str, Rule(_socket)] = "inet:8895@127.0.0.1"
+    name: str = "spoofguard"
+    timeout: PositiveInt = 600
 
 
-@dataclass(frozen=True)
-class LogSection:
-    level: str = field(default="info", metadata=_check(_one_of(*LOG_LEVELS)))
-    format: str = field(default="text", metadata=_check(_one_of("text", "json")))
-    target: str = field(default="stderr", metadata=_check(_one_of("stderr", "syslog")))
+class AnalysisSection(Section, frozen=True):
+    body_in_memory: Annotated[int, at_least(1024, " bytes")] = 2 * 1024 * 1024
+    max_body: Annotated[int, at_least(1024, " bytes")] = 64 * 1024 * 1024
+    spool_dir: str = ""  # "" : the system's temporary directory
+    budget: Positive = 5.0
+    lookup_timeout: Positive = 2.0
+    lookup_workers: Annotated[int, between(1, 1024)] = 32
+
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(self.body_in_memory, self.max_body, self.spool_dir or None)
 
 
-@dataclass(frozen=True)
-class Settings:
-    path: Path
+class RulesSection(Section, frozen=True):
+    files: tuple[str, ...] = ("builtin",)
+
+
+class StateSection(Section, frozen=True):
+    dir: str = "/var/lib/spoofguard"  # lookup cache, refreshed RDAP bootstrap
+
+
+class NetworkSection(Section, frozen=True):
+    # Your own relays in front of this host (CIDR): their Authentication-Results are
+    # trusted and their clients are not judged as impostors.
+    trusted_networks: Networks = ()
+
+
+class MetricsSection(Section, frozen=True):
+    listen: Annotated[str, Rule(_listen)] = ""  # "127.0.0.1:9464"; empty: off
+
+
+class LogSection(Section, frozen=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    target: Literal["stderr", "syslog"] = "stderr"
+
+
+class Settings(Section, frozen=True):
+    """The whole file. ``checks`` holds each registered check's own section by name."""
+
     milter: MilterSection = MilterSection()
     analysis: AnalysisSection = AnalysisSection()
-    policy: PolicySection = PolicySection()
+    policy: Policy = Policy()
     actions: ActionsSection = ActionsSection()
     dns: DnsSection = DnsSection()
     network: NetworkSection = NetworkSection()
     state: StateSection = StateSection()
     cache: CacheSection = CacheSection()
     rules: RulesSection = RulesSection()
-    checks: ChecksSection = ChecksSection()
+    checks: dict[str, Any] = {}
     metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
+    path: Path = Path("spoofguard.toml")  # the file read; not a key of it
+
+    def section(self, cls: type[S]) -> S:
+        """A check's section by its class: ``settings.section(ContentSection)``."""
+        for name, plugin in plugins().items():
+            if plugin.section is cls:
+                found = self.checks.get(name)
+                return found if isinstance(found, cls) else cls()
+        raise KeyError(f"{cls.__name__} is not a registered check's section")
 
     def resolve(self, name: str) -> Path:
         """A path from the config, relative to the config file's directory."""
@@ -347,6 +140,25 @@ class Settings:
                 raise ConfigError(self.path, key, f"list file {path} does not exist")
             found.append(path)
         return found
+
+    def network_files(self, key: str, files: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+        """CIDR files: one network per line, ``#`` comments; read on start and on every reload."""
+        found: list[IPNetwork] = []
+        for name in files:
+            path = self.resolve(name)
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(self.path, key, f"cannot read {path}: {exc.strerror}") from exc
+            for number, line in enumerate(lines, 1):
+                entry = line.split("#", 1)[0].strip()
+                if not entry:
+                    continue
+                try:
+                    found.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    raise ConfigError(path, f"line {number}", f"{entry!r} is not an IP network (CIDR)") from None
+        return tuple(found)
 
     def rule_files(self) -> list[Path]:
         """``builtin`` is the packaged rule set; globs may match nothing, plain paths must exist."""
@@ -391,16 +203,21 @@ def load(explicit: str | Path | None = None) -> Settings:
 
 
 def parse(data: dict[str, Any], path: Path) -> Settings:
-    settings: Settings = _build(Settings, data, path, "", preset={"path": path.resolve()})
-    policy = settings.policy
-    if not policy.tag < policy.quarantine:
-        raise ConfigError(path, "policy.quarantine", "must be greater than policy.tag")
-    if policy.reject_enabled and not policy.quarantine < policy.reject:
-        raise ConfigError(path, "policy.reject", "must be greater than policy.quarantine")
-    if "\n" in settings.actions.subject_prefix or "\r" in settings.actions.subject_prefix:
-        raise ConfigError(path, "actions.subject_prefix", "must be one line")
+    if "path" in data:
+        raise ConfigError(path, "path", _unknown(Settings, "path"))
+    settings = _convert(data, Settings, path, "")
+    checks = settings.checks
+    if not isinstance(checks, dict):  # msgspec has said it is an object
+        raise ConfigError(path, "checks", "must be a table")
+    known = plugins()
+    for name in checks:
+        if name not in known:
+            raise ConfigError(path, f"checks.{name}", f"unknown key (known: {', '.join(sorted(known))})")
+    sections = {name: _convert(checks.get(name, {}), plugin.section, path, f"checks.{name}.")
+                for name, plugin in known.items()}
+    settings = msgspec.structs.replace(settings, checks=sections, path=path.resolve())
     settings.rule_files()  # fail now, not at the first message, on a missing rule file
-    imp = settings.checks.impersonation
+    imp = settings.section(ImpersonationSection)
     settings.list_files("checks.impersonation.protected_domain_files", imp.protected_domain_files, "impersonated")
     settings.list_files("checks.impersonation.freemail_files", imp.freemail_files, "freemail")
     return settings
@@ -412,76 +229,83 @@ _RENAMED = {
     "use analysis.body_in_memory (bytes kept in memory) and checks.content.max_text",
 }
 
+_WHERE = re.compile(r"^(?P<problem>.*) - at `\$(?P<where>[^`]*)`$", re.S)
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_EXPECTED = re.compile(r"^Expected `(?P<want>\w+)`, got `(?P<got>\w+)`$")
+_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
+          "array": "an array", "object": "a table", "null": "nothing"}
+_WANTS = {"str": "must be a string", "int": "must be an integer", "float": "must be a number",
+          "bool": "must be true or false", "object": "must be a table"}
 
-def _build(cls: type, table: Any, path: Path, prefix: str, preset: dict[str, Any] | None = None) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(path, prefix.rstrip("."), "must be a table")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls) if not (preset and f.name in preset)}
-    for key in table:
-        if key not in known:
-            hint = _RENAMED.get(prefix + key)
-            raise ConfigError(path, prefix + key, hint or f"unknown key (known: {', '.join(sorted(known))})")
-    values: dict[str, Any] = dict(preset or {})
-    for name, spec in known.items():
-        key = prefix + name
-        if name not in table:
-            if spec.metadata.get("required"):
-                raise ConfigError(path, key, "missing")
-            continue
-        hint = hints[name]
-        raw = table[name]
-        if _is_section(hint):
-            values[name] = _build(hint, raw, path, key + ".")
-            continue
-        value = _coerce(raw, hint, path, key)
-        check = spec.metadata.get("check")
-        problem = check(value) if check else None
-        if problem:
-            raise ConfigError(path, key, problem)
-        values[name] = value
-    return cls(**values)
+
+def _convert(table: Any, cls: type[S], path: Path, prefix: str) -> S:
+    """msgspec's conversion, its errors turned into "file: dotted.key: problem"."""
+    try:
+        return msgspec.convert(table, cls)
+    except msgspec.ValidationError as exc:
+        key, problem = _explain(str(exc), cls, prefix)
+        raise ConfigError(path, key, problem) from None
+
+
+def _explain(error: str, root: type, prefix: str) -> tuple[str, str]:
+    found = _WHERE.match(error)
+    problem, where = (found["problem"], found["where"]) if found else (error, "")
+    steps = [name or index for name, index in _STEP.findall(where)]
+    owner, hint = _walk(root, steps)  # the type holding the last step, and the last step's type
+    key = (prefix + "".join(f"[{s}]" if s.isdigit() else f".{s}" for s in steps if s != "...").lstrip(".")).strip(".")
+    if (unknown := re.match(r"Object contains unknown field `(.+)`", problem)):
+        key = f"{key}.{unknown[1]}".strip(".")
+        return key, _RENAMED.get(key) or _unknown(hint, unknown[1])
+    if (missing := re.match(r"Object missing required field `(.+)`", problem)):
+        return f"{key}.{missing[1]}", "missing"
+    if (rule := re.match(r"^(\w+): (.*)$", problem, re.S)):  # a Section's own value rule
+        return f"{key}.{rule[1]}".strip("."), rule[2]
+    if problem.startswith("Invalid enum value"):
+        return key, f"must be one of: {', '.join(typing.get_args(_plain(hint)))}"
+    expected = _EXPECTED.match(problem)
+    if not expected:
+        return key, problem
+    must, got = _WANTS.get(expected["want"], "has the wrong type"), _NAMES.get(expected["got"], expected["got"])
+    last = steps[-1] if steps else ""
+    if last == "...":  # a value in a table of values
+        return key, f"every value {must}, got {got}"
+    if last.isdigit() and not _is_section(hint):  # an item of a list of strings
+        return key.rsplit("[", 1)[0], "must be a list of strings, got an array holding " + got
+    if typing.get_origin(_plain(hint)) is tuple:
+        if _is_section(typing.get_args(_plain(hint))[0]):
+            return key, f"must be an array of tables ([[{key}]]), got {got}"
+        return key, f"must be a list of strings, got {got}"
+    return key, f"{must}, got {got}"
+
+
+def _walk(root: type, steps: list[str]) -> tuple[Any, Any]:
+    """The type holding the last step, and the last step's type."""
+    owner: Any = None
+    hint: Any = root
+    for step in steps:
+        owner, plain = hint, _plain(hint)
+        args = typing.get_args(plain)
+        if step == "...":
+            hint = args[-1] if args else Any  # dict[str, V]
+        elif step.isdigit():
+            hint = args[0] if args else Any  # tuple[T, ...]
+        elif _is_section(plain):
+            hint = typing.get_type_hints(plain, include_extras=True).get(step, Any)
+        else:
+            hint = Any
+    return owner, hint
 
 
 def _is_section(hint: Any) -> bool:
-    return isinstance(hint, type) and hasattr(hint, "__dataclass_fields__")
+    plain = _plain(hint)
+    return isinstance(plain, type) and issubclass(plain, msgspec.Struct)
 
 
-def _coerce(raw: Any, hint: Any, path: Path, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is tuple and args and _is_section(args[0]):  # an array of tables: [[key]]
-        if not isinstance(raw, list):
-            raise ConfigError(path, key, f"must be an array of tables ([[{key}]]), got {_toml_type(raw)}")
-        return tuple(_build(args[0], item, path, f"{key}[{i}].") for i, item in enumerate(raw))
-    if origin is dict:
-        if not isinstance(raw, dict):
-            raise ConfigError(path, key, f"must be a table, got {_toml_type(raw)}")
-        return {str(k): _coerce(v, args[1], path, f"{key}.{k}") for k, v in raw.items()}
-    if origin is tuple:
-        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-            raise ConfigError(path, key, f"must be a list of strings, got {_toml_type(raw)}")
-        return tuple(raw)
-    if hint is bool:
-        if not isinstance(raw, bool):
-            raise ConfigError(path, key, f"must be true or false, got {_toml_type(raw)}")
-        return raw
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ConfigError(path, key, f"must be an integer, got {_toml_type(raw)}")
-        return raw
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ConfigError(path, key, f"must be a number, got {_toml_type(raw)}")
-        return float(raw)
-    if hint is str:
-        if not isinstance(raw, str):
-            raise ConfigError(path, key, f"must be a string, got {_toml_type(raw)}")
-        return raw
-    raise ConfigError(path, key, f"unsupported setting type {hint}")  # a bug in this module
+def _plain(hint: Any) -> Any:
+    """``Annotated[T, …]`` -> ``T``."""
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
 
 
-def _toml_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}
-    return names.get(type(value), type(value).__name__)
-
+def _unknown(section: Any, name: str) -> str:
+    fields = sorted(set(getattr(_plain(section), "__struct_fields__", ())) - {"path"})
+    return f"unknown key (known: {', '.join(fields)})"

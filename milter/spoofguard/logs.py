@@ -3,10 +3,13 @@ injected lines; to stderr for journald, or to syslog (facility mail)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .headers import ascii_text
 from .message import Message
@@ -18,6 +21,43 @@ DETAIL_LOGGER = "spoofguard.signals"
 
 _FORMAT = {"format": "text"}
 _HANDLERS: list[logging.Handler] = []
+_OWN_QUEUE_ID = (VERDICT_LOGGER, DETAIL_LOGGER)  # their lines carry queue_id= already
+
+# The message being handled in this thread (and in the lookups it started): every log
+# line names it, so an admin can grep one queue id through the core's and checks' lines.
+QUEUE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("spoofguard_queue_id", default=None)
+
+
+@contextmanager
+def about(queue_id: str | None) -> Iterator[None]:
+    """Lines logged inside name ``queue_id``."""
+    token = QUEUE_ID.set(queue_id)
+    try:
+        yield
+    finally:
+        QUEUE_ID.reset(token)
+
+
+class QueueIdFilter(logging.Filter):
+    """Puts the current queue id on each record as ``record.queue_id``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "queue_id"):
+            record.queue_id = QUEUE_ID.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        queue_id = getattr(record, "queue_id", None)
+        if queue_id and record.name not in _OWN_QUEUE_ID:
+            head = f"{record.levelname} {record.name}: "
+            at = text.find(head)
+            if at >= 0:
+                cut = at + len(head)
+                text = f"{text[:cut]}{kv('queue_id', queue_id)} {text[cut:]}"
+        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +66,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "verdict_fields", None)
         body = dict(fields) if fields is not None else {"message": record.getMessage()}
+        queue_id = getattr(record, "queue_id", None)
+        if queue_id and "queue_id" not in body:
+            body = {"queue_id": queue_id, **body}
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
         return json.dumps({"level": record.levelname.lower(), "logger": record.name, **body}, ensure_ascii=True)
@@ -44,7 +87,8 @@ def setup(level: str = "info", format: str = "text", target: str = "stderr") -> 
     if format == "json":
         handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QueueIdFilter())
     root = logging.getLogger()
     while _HANDLERS:  # ours from an earlier setup: replaced once the new one exists, never doubled
         root.removeHandler(_HANDLERS.pop())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import email.policy
+import email.utils
 import functools
 import mmap
 import re
@@ -333,3 +334,22 @@ def iter_raw_headers(head: bytes) -> list[tuple[str, str]]:
 
 def _unfold_for_reparse(raw: str) -> str:
     return raw.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def from_address(message: Message) -> str | None:
+    """The single author address of the From field, or None when there is not exactly one."""
+    fields = message.header_all("From")
+    return _single_address(fields[0].raw) if len(fields) == 1 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _single_address(raw: str) -> str | None:
+    """Every check asks for the From address; parse each distinct field value once."""
+    addresses = [a for _, a in email.utils.getaddresses([decode_header_value("From", raw)]) if "@" in a]
+    return addresses[0].lower() if len(addresses) == 1 else None
+
+
+def strip_brackets(address: str) -> str:
+    """An SMTP path without its angle brackets: ``<a@b>`` is ``a@b``."""
+    address = address.strip()
+    return address[1:-1] if address.startswith("<") and address.endswith(">") else address

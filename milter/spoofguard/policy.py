@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .sections import NonNegative, Section
 from .verdict import Action, Signal, SignalKind, Thresholds
 
 AUTHENTICATED_LIST = "auth.authenticated_list"  # see checks.auth
@@ -18,15 +19,17 @@ AUTHENTICATED_LIST = "auth.authenticated_list"  # see checks.auth
 OnError = Literal["accept", "tempfail"]
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(Section, frozen=True):
+    """``[policy]``: score thresholds and the guards around them."""
+
     tag: float = 4.0
     quarantine: float = 8.0
-    reject: float | None = None
+    reject: float = 15.0
+    reject_enabled: bool = False
     require_content_and_sender_risk: bool = True
     # How much sender risk unlocks quarantine: a missing PTR alone (1.0) must not hold an
     # authenticated newsletter that quotes a threat; "unauthenticated" (2.0) does.
-    min_sender_risk: float = 2.0
+    min_sender_risk: NonNegative = 2.0
     on_error: OnError = "accept"
     dry_run: bool = False
     # Mail submitted on this host (loopback client: cron, bounces, our own digest) or by an
@@ -37,13 +40,25 @@ class Policy:
     # shows what was found.
     trust_authenticated_lists: bool = True
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.tag < self.quarantine:
+            raise ValueError("quarantine: must be greater than policy.tag")
+        if self.reject_enabled and not self.quarantine < self.reject:
+            raise ValueError("reject: must be greater than policy.quarantine")
+
+    @property
+    def reject_at(self) -> float | None:
+        """The reject threshold, or None while rejecting is off."""
+        return self.reject if self.reject_enabled else None
+
     @property
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.tag, self.quarantine, self.reject)
+        return Thresholds(self.tag, self.quarantine, self.reject_at)
 
     @property
     def strongest_action(self) -> Action:
-        return Action.REJECT if self.reject is not None else Action.QUARANTINE
+        return Action.REJECT if self.reject_enabled else Action.QUARANTINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +119,7 @@ def _guarded(
 
 
 def _by_threshold(policy: Policy, score: float) -> Action:
-    if policy.reject is not None and score >= policy.reject:
+    if policy.reject_enabled and score >= policy.reject:
         return Action.REJECT
     if score >= policy.quarantine:
         return Action.QUARANTINE

@@ -16,6 +16,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FROM_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
 
 
+def networks(items: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """Validated CIDR strings (config) as networks."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
 def parse_ip(text: str | None) -> IPAddress | None:
     if not text:
         return None
@@ -45,3 +50,8 @@ def relay_ip(message: Message, networks: tuple[IPNetwork, ...]) -> tuple[IPAddre
             continue
         return hop, f"Received header {number}"
     return client, "client (every hop is trusted)"
+
+
+def client_is_trusted(message: Message, networks: tuple[IPNetwork, ...]) -> bool:
+    """The connecting client is one of your own relays."""
+    return trusted(parse_ip(message.envelope.client_ip), networks)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, logs
-from .actions import ActionSettings
+from .actions import ActionsSection
 from .assembly import build_analyzer
 from .core import Analyzer
 from .errors import ConfigError
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: config.Settings
     analyzer: Analyzer
-    actions: ActionSettings
+    actions: ActionsSection
     pool: LookupPool
 
     def new_session(self) -> LookupSession:
@@ -37,7 +37,7 @@ def build_runtime(settings: config.Settings, pool: LookupPool | None = None, *, 
     return Runtime(
         settings=settings,
         analyzer=build_analyzer(settings, offline=offline),
-        actions=ActionSettings(settings.actions.subject_prefix, settings.actions.reject_reply),
+        actions=settings.actions,
         pool=pool or LookupPool(settings.analysis.lookup_workers),
     )
 

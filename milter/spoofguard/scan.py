@@ -23,9 +23,8 @@ from typing import Any, TextIO
 
 from . import config
 from .core import judge
-from .message import Envelope, Message
+from .message import Envelope, Message, strip_brackets
 from .runtime import Runtime, build_runtime
-from .service import strip_brackets
 from .verdict import SignalKind
 
 MBOX_MAGIC = b"From "

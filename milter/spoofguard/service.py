@@ -19,23 +19,17 @@ import Milter
 import milter as libmilter
 
 from . import config, logs
-from .actions import Outcome, Plan, plan
+from .actions import Plan, Refuse, plan
 from .checks import Stage
 from .core import failure_verdict, judge
 from .edits import AddHeader
 from .lookups import LookupSession
-from .message import Envelope, Message
+from .message import Envelope, Message, strip_brackets
 from .metrics import Metrics
 from .runtime import Runtime, RuntimeHolder, build_runtime
 
 log = logging.getLogger(__name__)
 
-_REPLIES = {Outcome.REJECT: Milter.REJECT, Outcome.TEMPFAIL: Milter.TEMPFAIL}
-
-
-def strip_brackets(address: str) -> str:
-    address = address.strip()
-    return address[1:-1] if address.startswith("<") and address.endswith(">") else address
 
 
 class SpoofguardMilter(Milter.Base):
@@ -72,12 +66,14 @@ class SpoofguardMilter(Milter.Base):
         env = self.connection
         envelope = Envelope(env.client_ip, env.client_name, env.helo, strip_brackets(mailfrom),
                             auth_user=self._macro("{auth_authen}"))
+        envelope.queue_id = self._macro("i")  # Postfix and Sendmail send it with MAIL FROM
         self.message = Message(envelope=envelope, limits=self.runtime.settings.analysis.body_limits())
         if self.session is None:
             self.session = self.runtime.new_session()
         else:
             self.session.restart_budget()
-        self._prefetch(Stage.MAIL, self.message)
+        with logs.about(envelope.queue_id):
+            self._prefetch(Stage.MAIL, self.message)
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -95,7 +91,8 @@ class SpoofguardMilter(Milter.Base):
     @Milter.noreply
     def eoh(self) -> int:
         if self.message is not None:
-            self._prefetch(Stage.HEADERS, self.message)
+            with logs.about(self.message.envelope.queue_id):
+                self._prefetch(Stage.HEADERS, self.message)
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -124,18 +121,22 @@ class SpoofguardMilter(Milter.Base):
     def eom(self) -> int:
         started = time.perf_counter()
         message = self.message or Message(envelope=self.connection)
-        message.envelope.queue_id = self._macro("i")
+        message.envelope.queue_id = self._macro("i") or message.envelope.queue_id
+        with logs.about(message.envelope.queue_id):
+            return self._end_of_message(message, started)
+
+    def _end_of_message(self, message: Message, started: float) -> int:
         policy = self.runtime.analyzer.policy
         try:
             session = self.session or self.runtime.new_session()
             verdict = judge(self.runtime.analyzer, message, session)
         except Exception as exc:
-            log.exception("analysis failed for queue id %s", message.envelope.queue_id)
+            log.exception("analysis failed")
             verdict = failure_verdict(policy, exc)
         try:
             result = self._apply(plan(verdict, message, self.runtime.actions))
         except Exception:
-            log.exception("could not apply the verdict for queue id %s", message.envelope.queue_id)
+            log.exception("could not apply the verdict")
             result = Milter.TEMPFAIL if policy.on_error == "tempfail" else Milter.ACCEPT
         logs.log_verdict(message, verdict, (time.perf_counter() - started) * 1000)
         if self.metrics is not None:
@@ -147,10 +148,9 @@ class SpoofguardMilter(Milter.Base):
         return result
 
     def _apply(self, p: Plan) -> int:
-        if p.outcome in _REPLIES:
-            assert p.reply is not None
+        if isinstance(p, Refuse):
             self.setreply(p.reply.code, p.reply.xcode, p.reply.text.replace("%", "%%"))
-            return _REPLIES[p.outcome]
+            return Milter.REJECT if p.reply.permanent else Milter.TEMPFAIL
         for change in p.header_changes:
             if isinstance(change, AddHeader):
                 index = -1 if change.index is None else change.index

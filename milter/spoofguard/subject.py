@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from email.header import Header
 
-from .content.normalize import skeleton
+from .checks.content.normalize import skeleton
 from .edits import AddHeader, ChangeHeader, HeaderEdit, deletions
 from .headers import clean, header_value
 from .message import Message, decode_header_value

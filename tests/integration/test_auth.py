@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from spoofguard.assembly import build_analyzer
-from spoofguard.auth.summary import AuthSummary
 from spoofguard.checks import Facts
+from spoofguard.checks.auth.summary import AuthSummary
 from spoofguard.config import parse
 from spoofguard.edits import AddHeader, ChangeHeader, HeaderEdit
 from spoofguard.lookups import LookupSession

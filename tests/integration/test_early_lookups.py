@@ -11,10 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from spoofguard.checks import Stage
-from spoofguard.checks.ip_reputation import IpReputationCheck, IpReputationSettings
+from spoofguard.checks.ip_reputation.check import IpReputationCheck, IpReputationSection
 from spoofguard.core import Analyzer
 from spoofguard.lookups import LookupSession
-from spoofguard.lookups.dns import DnsClient, DnsSettings
+from spoofguard.lookups.dns import DnsClient, DnsSection
 from spoofguard.message import Envelope, Message
 from spoofguard.policy import Policy
 from spoofguard.verdict import Action, SignalKind
@@ -25,8 +25,8 @@ DELAY = 0.4
 
 
 def analyzer_for(server: LoopbackDNS, timeout: float = 2.0) -> Analyzer:
-    dns = DnsClient(DnsSettings(("127.0.0.1",), server.port, timeout))
-    return Analyzer([IpReputationCheck(IpReputationSettings(), dns)], Policy(on_error="tempfail"))
+    dns = DnsClient(DnsSection(nameservers=("127.0.0.1",), port=server.port, timeout=timeout))
+    return Analyzer([IpReputationCheck(IpReputationSection(), dns)], Policy(on_error="tempfail"))
 
 
 def message() -> Message:

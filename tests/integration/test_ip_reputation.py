@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from spoofguard.assembly import build_analyzer
-from spoofguard.checks.ip_reputation import IpReputationCheck
+from spoofguard.checks.ip_reputation.check import IpReputationCheck
 from spoofguard.config import parse
 from spoofguard.verdict import Signal, SignalKind
 from tests.integration.test_auth import analyze, message_bytes
@@ -85,7 +85,7 @@ def build(dns: LoopbackDNS, tmp_path: Path, lists: list[dict[str, Any]], **ipr: 
         config["checks"]["ip_reputation"].pop("trusted_networks")
     analyzer = build_analyzer(parse(config, tmp_path / "spoofguard.toml"))
     check = next(c for c in analyzer.checks if isinstance(c, IpReputationCheck))
-    wait_until(lambda: all(check.health.health(lst.name).usable is False or _probed(dns, lst.zone) for lst in check.settings.lists), 5)
+    wait_until(lambda: all(check.health.health(lst.name).usable is False or _probed(dns, lst.zone) for lst in check.lists), 5)
     return analyzer, check
 
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from spoofguard.age.bootstrap import (
+from spoofguard.checks.domain_age.bootstrap import (
     BootstrapUpdateError,
     RdapBootstrap,
     load_bootstrap,
     packaged_path,
     update_bootstrap,
 )
-from spoofguard.age.rdap import RdapClient, parse_rdap_date, parse_retry_after
-from spoofguard.age.record import RegistryStatus
+from spoofguard.checks.domain_age.rdap import RdapClient, parse_rdap_date, parse_retry_after
+from spoofguard.checks.domain_age.record import RegistryStatus
 from tests.support.rdap_server import LoopbackRDAP
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from spoofguard.lookups.dns import DnsAnswer, DnsCache, DnsClient, DnsSettings, DnsStatus
+from spoofguard.lookups.dns import DnsAnswer, DnsCache, DnsClient, DnsSection, DnsStatus
 from spoofguard.lookups.store import (
-    CacheSettings,
+    CacheSection,
     GuardedStore,
     MemoryStore,
     SqliteStore,
@@ -56,7 +56,7 @@ def _opener(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ope
         if backend == "redis":
             fields["redis_url"] = request.getfixturevalue("redis_server").url
         fields.update(overrides)
-        store = open_store(CacheSettings(**fields))  # type: ignore[arg-type]
+        store = open_store(CacheSection(**fields))  # type: ignore[arg-type]
         assert store is not None
         opened.append(store)
         return store
@@ -228,7 +228,7 @@ def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
 
 def sqlite_store(tmp_path: Path, **kw: float) -> tuple[GuardedStore, Path]:
     path = tmp_path / "cache.sqlite"
-    store = open_store(CacheSettings(backend="sqlite", path=path), **kw)
+    store = open_store(CacheSection(backend="sqlite", path=str(path)), **kw)
     assert store is not None
     return store, path
 
@@ -300,7 +300,7 @@ def test_garbage_file_at_startup_is_moved_aside(tmp_path: Path) -> None:
 
 
 def test_unwritable_sqlite_path_gives_a_store_that_misses(caplog: pytest.LogCaptureFixture) -> None:
-    store = open_store(CacheSettings(backend="sqlite", path=Path("/proc/x/cache.db")), backoff=0)
+    store = open_store(CacheSection(backend="sqlite", path="/proc/x/cache.db"), backoff=0)
     assert store is not None
     for _ in range(5):
         store.put("k", b"v", 60)
@@ -312,7 +312,7 @@ def test_unwritable_sqlite_path_gives_a_store_that_misses(caplog: pytest.LogCapt
 @needs_redis
 def test_unreachable_redis_at_open_gives_a_store_that_misses(caplog: pytest.LogCaptureFixture) -> None:
     port = RedisServer().port  # a free port nobody listens on
-    store = open_store(CacheSettings(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0"))
+    store = open_store(CacheSection(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0"))
     assert store is not None
     store.put("k", b"v", 60)
     assert store.get("k") is None
@@ -323,7 +323,7 @@ def test_unreachable_redis_at_open_gives_a_store_that_misses(caplog: pytest.LogC
 def test_redis_outage_costs_misses_and_one_warning_then_hits_resume(
         caplog: pytest.LogCaptureFixture) -> None:
     with RedisServer() as server:
-        store = open_store(CacheSettings(backend="redis", redis_url=server.url), backoff=0.1)
+        store = open_store(CacheSection(backend="redis", redis_url=server.url), backoff=0.1)
         assert store is not None
         store.put("k", b"v", 60)
         assert store.get("k") == b"v"
@@ -342,9 +342,9 @@ def test_redis_outage_costs_misses_and_one_warning_then_hits_resume(
 
 
 def test_backend_names() -> None:
-    assert open_store(CacheSettings(backend="none")) is None
+    assert open_store(CacheSection(backend="none")) is None
     with pytest.raises(ValueError, match="unknown cache backend"):
-        open_store(CacheSettings(backend="memcached"))
+        open_store(CacheSection(backend="memcached"))
 
 
 # --- DNS answers through the shared tier ---------------------------------------------
@@ -356,7 +356,7 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> GuardedStore
 
 
 def dns_client(server: LoopbackDNS, store: GuardedStore) -> DnsClient:
-    return DnsClient(DnsSettings(("127.0.0.1",), server.port, 1.0), store=store)
+    return DnsClient(DnsSection(nameservers=("127.0.0.1",), port=server.port, timeout=1.0), store=store)
 
 
 def test_second_client_is_answered_from_the_shared_store(shared_store: GuardedStore) -> None:
@@ -389,7 +389,7 @@ def test_temporary_errors_are_not_stored(shared_store: GuardedStore) -> None:
 
 def test_stored_answer_is_kept_only_for_its_remaining_ttl(tmp_path: Path) -> None:
     store, _ = sqlite_store(tmp_path)
-    settings = DnsSettings()
+    settings = DnsSection()
     wall = FakeClock(float(int(time.time())))
     writer = DnsCache(settings, store=store, wall_clock=wall)
     writer.put(("a.test", "A"), DnsAnswer(DnsStatus.OK, ("192.0.2.1",), 300))

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spoofguard.age.record import RegistryStatus
-from spoofguard.age.whois import WhoisClient, default_server
+from spoofguard.checks.domain_age.record import RegistryStatus
+from spoofguard.checks.domain_age.whois import WhoisClient, default_server
 from tests.support.whois_server import (
     LoopbackWHOIS,
     closed_port,

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from spoofguard.checks.content.extract import extract
+from spoofguard.message import Message
+
 THREAT = (
     "We are in possession of all your information. You are currently registered as a "
     "Democrat. You will vote for Trump on Election Day or we will come after you. Change "
@@ -49,3 +52,10 @@ def padded(message: EmailMessage, size: int = 2 * 1024 * 1024) -> EmailMessage:
                            filename="photo.jpg")
     message.get_payload().insert(0, attachment)  # type: ignore[union-attr]
     return message
+
+
+def message_text(message: Message) -> str:
+    """Subject, display names and every text part, in reading order, as the content check
+    reads them (without its part separators)."""
+    extracted = extract(message)
+    return "\n".join((extracted.subject, extracted.names, extracted.body))

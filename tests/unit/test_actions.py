@@ -11,18 +11,19 @@ import pytest
 from spoofguard.actions import (
     REPORT_HEADER,
     SCORE_HEADER,
-    ActionSettings,
+    ActionsSection,
     AddHeader,
     ChangeHeader,
-    Outcome,
+    Deliver,
     Plan,
+    Refuse,
     plan,
 )
 from spoofguard.message import Message
 from spoofguard.policy import Policy, decide
 from spoofguard.verdict import Action, Signal, SignalKind, Verdict
 
-SETTINGS = ActionSettings()
+SETTINGS = ActionsSection()
 PREFIX = "[SUSPICIOUS] "
 
 
@@ -70,13 +71,11 @@ def test_benign_message_only_gets_the_score_header() -> None:
     message = make_message(("Subject", "Lunch?"), ("From", "a@example.org"))
     p = plan(verdict_for((QUIET,)), message, SETTINGS)
     assert p.header_changes == (AddHeader(SCORE_HEADER, "0.0 (tag>=4.0 quarantine>=8.0)"),)
-    assert p.quarantine is None
-    assert p.outcome is Outcome.ACCEPT
-    assert p.reply is None
+    assert isinstance(p, Deliver) and p.quarantine is None
 
 
 def test_score_header_shows_reject_threshold_when_enabled() -> None:
-    p = plan(verdict_for((Signal("x.y", 1.25, "d"),), Policy(reject=15.0)), make_message(("Subject", "s")), SETTINGS)
+    p = plan(verdict_for((Signal("x.y", 1.25, "d"),), Policy(reject_enabled=True, reject=15.0)), make_message(("Subject", "s")), SETTINGS)
     assert added(p, SCORE_HEADER) == ["1.2 (tag>=4.0 quarantine>=8.0 reject>=15.0)"]
 
 
@@ -96,8 +95,7 @@ def test_tagged_message_gets_subject_prefix_once() -> None:
     p = plan(verdict_for((THREAT,)), message, SETTINGS)
     subject = [c for c in p.header_changes if c.name == "Subject"]
     assert subject == [ChangeHeader("Subject", 1, "[SUSPICIOUS] Your account")]
-    assert p.quarantine is None
-    assert p.outcome is Outcome.ACCEPT
+    assert isinstance(p, Deliver) and p.quarantine is None
 
 
 @pytest.mark.parametrize("raw", ["[SUSPICIOUS] Your account", "  [SUSPICIOUS] Your account"], ids=["plain", "leading-space"])
@@ -120,7 +118,7 @@ def test_a_second_subject_is_removed_and_the_first_prefixed() -> None:
 
 
 def test_custom_prefix_is_used() -> None:
-    p = plan(verdict_for((THREAT,)), make_message(("Subject", "hi")), ActionSettings(subject_prefix="***SPAM*** "))
+    p = plan(verdict_for((THREAT,)), make_message(("Subject", "hi")), ActionsSection(subject_prefix="***SPAM*** "))
     assert ChangeHeader("Subject", 1, "***SPAM*** hi") in p.header_changes
 
 
@@ -182,7 +180,7 @@ def test_quarantine_reason_names_the_signals() -> None:
     verdict = verdict_for((THREAT, DEMAND, DENY, QUIET))
     assert verdict.action is Action.QUARANTINE
     p = plan(verdict, make_message(("Subject", "Pay up")), SETTINGS)
-    assert p.outcome is Outcome.ACCEPT  # held by the MTA, not refused
+    assert isinstance(p, Deliver)  # held by the MTA, not refused
     assert p.quarantine is not None
     assert "13.0" in p.quarantine
     for name in ("content.threat_of_harm", "content.coercion_demand", "ip_reputation.local_deny"):
@@ -195,21 +193,19 @@ def test_quarantine_reason_names_the_signals() -> None:
 
 def test_reject_is_a_550_571_reply_with_no_header_changes() -> None:
     message = make_message(("Subject", "Pay"), ("X-Spoofguard-Score", "forged"))
-    verdict = verdict_for((THREAT, DEMAND, DENY, Signal("x.more", 5.0, "d")), Policy(reject=15.0))
+    verdict = verdict_for((THREAT, DEMAND, DENY, Signal("x.more", 5.0, "d")), Policy(reject_enabled=True, reject=15.0))
     assert verdict.action is Action.REJECT
     p = plan(verdict, message, SETTINGS)
-    assert p.outcome is Outcome.REJECT
-    assert p.reply is not None
+    assert isinstance(p, Refuse)  # no header changes, nothing held
     assert (p.reply.code, p.reply.xcode) == ("550", "5.7.1")
+    assert p.reply.permanent
     assert p.reply.text == SETTINGS.reject_reply
-    assert p.header_changes == ()
-    assert p.quarantine is None
 
 
 def test_reject_reply_text_cannot_span_lines() -> None:
-    verdict = verdict_for((THREAT, DEMAND, DENY, Signal("x.more", 5.0, "d")), Policy(reject=15.0))
-    p = plan(verdict, make_message(), ActionSettings(reject_reply="No\r\n250 OK\x00"))
-    assert p.reply is not None
+    verdict = verdict_for((THREAT, DEMAND, DENY, Signal("x.more", 5.0, "d")), Policy(reject_enabled=True, reject=15.0))
+    p = plan(verdict, make_message(), ActionsSection(reject_reply="No\r\n250 OK\x00"))
+    assert isinstance(p, Refuse)
     assert p.reply.text == "No 250 OK"
 
 
@@ -218,9 +214,9 @@ def test_tempfail_is_a_451_reply_with_no_header_changes() -> None:
     verdict = verdict_for((Signal("content.x", 7.5, "d", SignalKind.CONTENT), UNKNOWN), Policy(on_error="tempfail"))
     assert verdict.action is Action.TEMPFAIL
     p = plan(verdict, make_message(("Subject", "s")), SETTINGS)
-    assert p.outcome is Outcome.TEMPFAIL
-    assert p.reply is not None and (p.reply.code, p.reply.xcode) == ("451", "4.7.1")
-    assert p.header_changes == ()
+    assert isinstance(p, Refuse)  # no header changes
+    assert (p.reply.code, p.reply.xcode) == ("451", "4.7.1")
+    assert not p.reply.permanent
 
 
 # -- forged X-Spoofguard-* headers ------------------------------------------------------------
@@ -357,7 +353,7 @@ def test_tagged_message_that_arrived_tagged_twice_shows_one_tag() -> None:
 
 
 def test_an_empty_prefix_leaves_every_subject_alone() -> None:
-    settings = ActionSettings(subject_prefix="")
+    settings = ActionsSection(subject_prefix="")
     for signals in ((THREAT,), (QUIET,)):
         p = plan(verdict_for(signals), make_message(("Subject", "[SUSPICIOUS] x")), settings)
         assert all(c.name != "Subject" for c in p.header_changes)

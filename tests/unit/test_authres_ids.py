@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from spoofguard.auth.results import claimed_authserv_id
+from spoofguard.checks.auth.results import claimed_authserv_id
 
 OURS = "mx.example.org"
 

@@ -8,9 +8,11 @@ import pytest
 
 from spoofguard import config
 from spoofguard.assembly import build_analyzer
-from spoofguard.content.moves import example_failures
+from spoofguard.checks.content.check import ContentSection
+from spoofguard.checks.content.moves import example_failures
+from spoofguard.checks.content.rules import load_rule_file, load_rule_files
+from spoofguard.checks.ip_reputation.check import IpReputationSection
 from spoofguard.errors import ConfigError
-from spoofguard.rules import load_rule_file, load_rule_files
 
 
 def write(path: Path, text: str) -> Path:
@@ -38,8 +40,8 @@ def test_packaged_default_config_loads_with_documented_defaults() -> None:
     assert settings.policy.require_content_and_sender_risk is True
     assert settings.milter.socket == "inet:8895@127.0.0.1"
     assert settings.analysis.body_in_memory == 2 * 1024 * 1024
-    assert settings.checks.content.max_text == 1_000_000
-    assert settings.checks.content.unscanned_text_weight == 2.0
+    assert settings.section(ContentSection).max_text == 1_000_000
+    assert settings.section(ContentSection).unscanned_text_weight == 2.0
     files = settings.rule_files()
     assert files, "the packaged config must ship rule files"
     assert all(f.is_file() for f in files)
@@ -74,7 +76,7 @@ deny = ["203.0.113.0/24", "2001:db8::/32"]
     assert settings.policy.reject_enabled is True
     assert settings.policy.on_error == "tempfail"
     assert settings.dns.nameservers == ("127.0.0.53", "::1")
-    assert settings.checks.ip_reputation.deny == ("203.0.113.0/24", "2001:db8::/32")
+    assert settings.section(IpReputationSection).deny == ("203.0.113.0/24", "2001:db8::/32")
     assert settings.milter.socket == "unix:/run/spoofguard/spoofguard.sock"
 
 

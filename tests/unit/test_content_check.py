@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from spoofguard import config
 from spoofguard.checks import Facts, Findings
-from spoofguard.checks.content import ContentCheck, ContentSettings
+from spoofguard.checks.content.check import ContentCheck, ContentSection
+from spoofguard.checks.content.rules import load_rule_files
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Message
-from spoofguard.rules import load_rule_files
 from spoofguard.verdict import Signal, SignalKind
 
 RULES = load_rule_files(config.load().rule_files())
-CHECKS = {engine: ContentCheck(RULES, ContentSettings(engine=engine)) for engine in ("python", "auto")}
+CHECKS = {engine: ContentCheck(RULES, ContentSection(engine=engine)) for engine in ("python", "auto")}
 KNOW = "content.knowledge"  # "we know where you live"
 HARM = "content.harm"  # "we will come after you"
 CHECK = CHECKS["auto"]

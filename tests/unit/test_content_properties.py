@@ -9,8 +9,8 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spoofguard.content.extract import ExtractedText, TextLimits, extract
-from spoofguard.content.normalize import Folded, fold
+from spoofguard.checks.content.extract import ExtractedText, TextLimits, extract
+from spoofguard.checks.content.normalize import Folded, fold
 from spoofguard.message import Message
 
 SETTINGS = settings(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from spoofguard.actions import ActionSettings, plan
+from spoofguard.actions import ActionsSection, Refuse, plan
 from spoofguard.checks import CheckOrderError, Facts, Findings, Stage
 from spoofguard.core import Analyzer, failure_verdict
 from spoofguard.lookups import LookupSession
@@ -205,7 +205,7 @@ def test_dry_run_accepts_and_records_the_intended_quarantine() -> None:
     assert verdict.dry_run is True
     assert verdict.score == 9.0
     # what the user's mail gets: headers only, no subject change, no hold
-    p = plan(verdict, message(), ActionSettings())
+    p = plan(verdict, message(), ActionsSection())
     assert p.quarantine is None
     assert all(c.name != "Subject" for c in p.header_changes)
     report = [c for c in p.header_changes if c.name == "X-Spoofguard-Report"]
@@ -242,8 +242,8 @@ def test_failure_verdict_on_error_tempfail() -> None:
     verdict = failure_verdict(Policy(on_error="tempfail"), ValueError("bad state"))
     assert verdict.action is Action.TEMPFAIL
     assert "on_error=tempfail" in verdict.reason
-    p = plan(verdict, message(), ActionSettings())
-    assert p.reply is not None and p.reply.code == "451"
+    p = plan(verdict, message(), ActionsSection())
+    assert isinstance(p, Refuse) and p.reply.code == "451"
 
 
 def test_failure_verdict_in_dry_run_never_tempfails() -> None:
@@ -267,7 +267,7 @@ def test_local_and_authenticated_submissions_are_not_judged_unless_configured() 
     judged = Message.from_bytes(threat, Envelope(client_ip="203.0.113.9"))
     assert analyzer.analyze(judged, LookupSession(None, 5.0, 2.0)).action is Action.TAG
     settings = sg_config.load()
-    strict = build_analyzer(dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, judge_local_submissions=True)), offline=True)
+    strict = build_analyzer(msgspec.structs.replace(settings, policy=msgspec.structs.replace(settings.policy, judge_local_submissions=True)), offline=True)
     local = Message.from_bytes(threat, Envelope(client_ip="127.0.0.1"))
     assert strict.analyze(local, LookupSession(None, 5.0, 2.0)).action is Action.TAG
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from spoofguard.content.crypto import CryptoAddress, find_addresses
+from spoofguard.checks.content.crypto import CryptoAddress, find_addresses
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"

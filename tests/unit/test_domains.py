@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spoofguard.auth.domains import (
+from spoofguard.config import BUILTIN_LISTS
+from spoofguard.domains import (
     domain_of,
     is_domain_name,
     load_domain_list,
@@ -15,7 +16,6 @@ from spoofguard.auth.domains import (
     to_ascii,
     to_unicode,
 )
-from spoofguard.config import BUILTIN_LISTS
 from spoofguard.errors import ConfigError
 
 # Text a hostile or broken sender can put where a domain belongs.

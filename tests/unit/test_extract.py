@@ -6,9 +6,9 @@ import base64
 import quopri
 import time
 
-from spoofguard.content.extract import MAX_PARTS, ExtractedText, TextLimits, extract
+from spoofguard.checks.content.extract import MAX_PARTS, ExtractedText, TextLimits, extract
 from spoofguard.message import Message
-from spoofguard.text import message_text
+from tests.support.messages import message_text
 
 RUSSIAN = "Мы знаем, где вы живёте. Заплатите, или мы опубликуем всё, что у нас есть."
 

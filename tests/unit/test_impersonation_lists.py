@@ -17,8 +17,8 @@ from spoofguard.verdict import Verdict
 SETTINGS = config.load(config.PACKAGED_CONFIG)
 ANALYZER = build_analyzer(SETTINGS, offline=True)
 IMPERSONATION = next(c for c in ANALYZER.checks if c.name == "impersonation")
-FREEMAIL = sorted(IMPERSONATION.settings.freemail)  # type: ignore[attr-defined]
-PROTECTED = sorted(IMPERSONATION.settings.protected)  # type: ignore[attr-defined]
+FREEMAIL = sorted(IMPERSONATION.freemail)  # type: ignore[attr-defined]
+PROTECTED = sorted(IMPERSONATION.protected)  # type: ignore[attr-defined]
 
 
 def analyze(sender: str, mail_from: str | None = None, extra: str = "") -> Verdict:

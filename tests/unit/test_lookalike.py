@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from spoofguard.auth.domains import load_domain_list, organizational_domain
-from spoofguard.auth.lookalike import LookalikeDetector, mixed_scripts, skeleton
+from spoofguard.checks.impersonation.lookalike import LookalikeDetector, mixed_scripts, skeleton
 from spoofguard.config import BUILTIN_LISTS
+from spoofguard.domains import load_domain_list, organizational_domain
 
 DETECTOR = LookalikeDetector(["paypal.com", "microsoft.com", "apple.com", "google.com", "ibm.com"])
 SHIPPED = load_domain_list(BUILTIN_LISTS["impersonated"])

@@ -15,9 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spoofguard.content.matcher import RuleHit, RuleMatcher, hyperscan_available, hyperscan_superset
-from spoofguard.rules import Rule, load_rule_files
-from spoofguard.text import normalize
+from spoofguard.checks.content.matcher import (
+    RuleHit,
+    RuleMatcher,
+    hyperscan_available,
+    hyperscan_superset,
+)
+from spoofguard.checks.content.normalize import normalize
+from spoofguard.checks.content.rules import Rule, load_rule_files
 
 ENGINES = [
     "python",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spoofguard.content.extract import extract
+from spoofguard.checks.content.extract import extract
 from spoofguard.message import BodyLimits, Envelope, Message
 
 CRLF_MESSAGE = (

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from spoofguard.content.normalize import fold, normalize
-from spoofguard.text import normalize as legacy_normalize
+from spoofguard.checks.content.normalize import fold, normalize
 
 
 def test_normalize_contract() -> None:
     assert normalize("  ＷＥ  Know\u200b\n\tWHERE\u202e ") == "we know where"
-    assert legacy_normalize is normalize
 
 
 @pytest.mark.parametrize(

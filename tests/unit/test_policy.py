@@ -52,7 +52,7 @@ def test_thresholds_without_reject(content_score: float, risk_score: float, expe
      (15.0, Action.REJECT), (40.0, Action.REJECT)],
 )
 def test_thresholds_with_reject_enabled(total: float, expected: Action) -> None:
-    policy = Policy(tag=4, quarantine=8, reject=15)
+    policy = Policy(tag=4, quarantine=8, reject=15, reject_enabled=True)
     decision = decide(policy, (content(total - 2.0), risk(2.0)))
     assert decision.action is expected
 
@@ -67,8 +67,8 @@ def test_weak_sender_risk_alone_does_not_unlock_quarantine() -> None:
 
 def test_reject_needs_reject_enabled() -> None:
     signals = (content(20.0), risk(20.0))
-    assert decide(Policy(reject=None), signals).action is Action.QUARANTINE
-    assert decide(Policy(reject=15.0), signals).action is Action.REJECT
+    assert decide(Policy(reject_enabled=False), signals).action is Action.QUARANTINE
+    assert decide(Policy(reject_enabled=True, reject=15.0), signals).action is Action.REJECT
 
 
 def test_negative_signals_lower_the_score() -> None:
@@ -96,7 +96,7 @@ def test_content_alone_at_quarantine_score_is_only_tagged() -> None:
 
 
 def test_content_alone_at_reject_score_is_only_tagged() -> None:
-    decision = decide(Policy(reject=15.0), (content(30.0),))
+    decision = decide(Policy(reject_enabled=True, reject=15.0), (content(30.0),))
     assert decision.action is Action.TAG
     assert "reaches reject" in decision.reason
     assert "tag only" in decision.reason
@@ -128,7 +128,7 @@ def test_guard_off_quarantines_on_score_alone() -> None:
     policy = Policy(require_content_and_sender_risk=False)
     assert decide(policy, (content(9.0),)).action is Action.QUARANTINE
     assert decide(policy, (risk(9.0),)).action is Action.QUARANTINE
-    assert decide(Policy(reject=15.0, require_content_and_sender_risk=False), (content(16.0),)).action is Action.REJECT
+    assert decide(Policy(reject_enabled=True, reject=15.0, require_content_and_sender_risk=False), (content(16.0),)).action is Action.REJECT
 
 
 def test_guard_does_not_touch_tag() -> None:
@@ -181,13 +181,13 @@ def test_no_tempfail_when_action_is_already_quarantine_and_reject_is_off() -> No
 
 
 def test_no_tempfail_when_action_is_already_reject() -> None:
-    policy = Policy(reject=15.0, on_error="tempfail")
+    policy = Policy(reject_enabled=True, reject=15.0, on_error="tempfail")
     decision = decide(policy, (content(10.0), risk(6.0), unknown(50.0)))
     assert decision.action is Action.REJECT
 
 
 def test_tempfail_when_unknown_could_lift_quarantine_to_reject() -> None:
-    policy = Policy(reject=15.0, on_error="tempfail")
+    policy = Policy(reject_enabled=True, reject=15.0, on_error="tempfail")
     decision = decide(policy, (content(8.0), risk(2.0), unknown(6.0)))
     assert decision.action is Action.TEMPFAIL
 
@@ -202,9 +202,9 @@ def test_tempfail_when_unknown_could_lift_quarantine_to_reject() -> None:
     ],
 )
 def test_on_error_accept_never_tempfails(signals: tuple[Signal, ...]) -> None:
-    tempfail_decision = decide(Policy(reject=15.0, on_error="tempfail"), signals)
+    tempfail_decision = decide(Policy(reject_enabled=True, reject=15.0, on_error="tempfail"), signals)
     assert tempfail_decision.action is Action.TEMPFAIL  # the same input does tempfail there
-    accept_decision = decide(Policy(reject=15.0, on_error="accept"), signals)
+    accept_decision = decide(Policy(reject_enabled=True, reject=15.0, on_error="accept"), signals)
     assert accept_decision.action is not Action.TEMPFAIL
 
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from spoofguard import config
-from spoofguard.content.moves import example_failures
-from spoofguard.rules import load_rule_files
+from spoofguard.checks.content.moves import example_failures
+from spoofguard.checks.content.rules import load_rule_files
 
 README = Path(__file__).parent.parent.parent / "README.md"
 

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from spoofguard import config
-from spoofguard.checks.content import ContentCheck, ContentSettings
-from spoofguard.content.normalize import fold
-from spoofguard.rules import Rule, load_rule_files
+from spoofguard.checks.content.check import ContentCheck, ContentSection
+from spoofguard.checks.content.normalize import fold
+from spoofguard.checks.content.rules import Rule, load_rule_files
 
 SETTINGS = config.load()
-CHECK = ContentCheck(load_rule_files(SETTINGS.rule_files()), ContentSettings(
-    SETTINGS.checks.content.co_occurrence_bonus, threat_bonus=SETTINGS.checks.content.threat_bonus))
+CONTENT = SETTINGS.section(ContentSection)
+CHECK = ContentCheck(load_rule_files(SETTINGS.rule_files()), ContentSection(
+    co_occurrence_bonus=CONTENT.co_occurrence_bonus, threat_bonus=CONTENT.threat_bonus))
 PATTERN_RULES: list[Rule] = list(load_rule_files([Path(__file__).parent.parent / "data" / "pattern_rules.toml"]).rules)
 QUARANTINE = SETTINGS.policy.quarantine
 TAG = SETTINGS.policy.tag

@@ -8,18 +8,19 @@ import pytest
 
 from spoofguard import config
 from spoofguard.checks import Facts
-from spoofguard.checks.content import ContentCheck, ContentSettings
-from spoofguard.content.moves import example_failures
+from spoofguard.checks.content.check import ContentCheck, ContentSection
+from spoofguard.checks.content.moves import example_failures
+from spoofguard.checks.content.rules import CLAIMS, MOVES, PRESSURE, THREATS, Rule, load_rule_files
 from spoofguard.lookups import LookupSession
 from spoofguard.message import Message
-from spoofguard.rules import CLAIMS, MOVES, PRESSURE, THREATS, Rule, load_rule_files
-from spoofguard.text import message_text
 from spoofguard.verdict import Signal, SignalKind
+from tests.support.messages import message_text
 
 SETTINGS = config.load()
+CONTENT = SETTINGS.section(ContentSection)
 SHIPPED = load_rule_files(SETTINGS.rule_files())
 RULES: tuple[Rule, ...] = SHIPPED.rules
-BONUS = SETTINGS.checks.content.co_occurrence_bonus
+BONUS = CONTENT.co_occurrence_bonus
 TAG = SETTINGS.policy.tag
 LANGUAGES = {"en", "es", "de", "fr", "nl", "pt", "it"}
 # Classes that exist for some languages only: ambiguous possessives and formal address.
@@ -54,7 +55,7 @@ def test_every_word_class_speaks_every_language_the_rules_cover() -> None:
 # -- the content check ---------------------------------------------------------------------------
 
 
-CHECK = ContentCheck(SHIPPED, ContentSettings(BONUS, threat_bonus=SETTINGS.checks.content.threat_bonus))
+CHECK = ContentCheck(SHIPPED, ContentSection(co_occurrence_bonus=BONUS, threat_bonus=CONTENT.threat_bonus))
 WEIGHT = {r.id: r.weight for r in RULES}
 
 
@@ -147,13 +148,13 @@ def test_moves_together_score_more_than_their_weights() -> None:
     by_name = {s.name: s for s in signals}
     assert {"content.recording", "content.disclosure", "content.deadline", "content.sextortion"} <= set(by_name)
     moves = by_name["content.recording"].score + by_name["content.disclosure"].score + by_name["content.deadline"].score
-    threat = SETTINGS.checks.content.threat_bonus  # a threat (disclosure) beside a claim and a deadline
+    threat = CONTENT.threat_bonus  # a threat (disclosure) beside a claim and a deadline
     assert by_name["content.sextortion"].score == pytest.approx(2 * BONUS + threat)
     assert total(signals) == pytest.approx(moves + 2 * BONUS + threat)
 
 
 def test_zero_bonuses_mean_no_lift() -> None:
-    check = ContentCheck(SHIPPED, ContentSettings(0.0, threat_bonus=0.0))
+    check = ContentCheck(SHIPPED, ContentSection(co_occurrence_bonus=0.0, threat_bonus=0.0))
     body = b"We will hurt your family. You have 48 hours to pay.\r\n"
     signals = check.run(eml(body), LookupSession(None, 5.0, 2.0), Facts()).signals
     assert total(signals) == WEIGHT["harm.against_you"] + WEIGHT["deadline.time_limit"] + WEIGHT["payment.time_to_pay"]

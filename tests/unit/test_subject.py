@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spoofguard.actions import ActionSettings, plan
+from spoofguard.actions import ActionsSection, plan
 from spoofguard.edits import AddHeader, ChangeHeader
 from spoofguard.message import Message
 from spoofguard.verdict import Action, Signal, SignalKind, Thresholds, Verdict
@@ -31,7 +31,7 @@ def delivered_subjects(subjects: list[str], action: Action) -> list[str]:
         message.add_header("Subject", raw)
     message.add_body(b"hi\r\n")
     fields = list(subjects)
-    for change in plan(verdict(action), message, ActionSettings()).header_changes:
+    for change in plan(verdict(action), message, ActionsSection()).header_changes:
         if change.name != "Subject":
             continue
         if isinstance(change, AddHeader):
@@ -119,5 +119,5 @@ def test_change_indexes_delete_surplus_fields_from_the_last_back() -> None:
     for raw in ("a", "b", "c"):
         message.add_header("Subject", raw)
     message.add_body(b"x\r\n")
-    changes = [c for c in plan(verdict(Action.ACCEPT), message, ActionSettings()).header_changes if c.name == "Subject"]
+    changes = [c for c in plan(verdict(Action.ACCEPT), message, ActionsSection()).header_changes if c.name == "Subject"]
     assert changes == [ChangeHeader("Subject", 3, ""), ChangeHeader("Subject", 2, "")]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from spoofguard.content.lexicon import Lexicon, WordClass, normalise_entry
-from spoofguard.content.moves import PART_BREAK, find_evidence, sentence_breaks
-from spoofguard.content.normalize import fold
-from spoofguard.content.quotation import Framing, mark_block_quotes, quoted_spans
-from spoofguard.rules import RuleSet, load_rule_file
+from spoofguard.checks.content.lexicon import Lexicon, WordClass, normalise_entry
+from spoofguard.checks.content.moves import PART_BREAK, find_evidence, sentence_breaks
+from spoofguard.checks.content.normalize import fold
+from spoofguard.checks.content.quotation import Framing, mark_block_quotes, quoted_spans
+from spoofguard.checks.content.rules import RuleSet, load_rule_file
 
 RULES = """
 [class.hack]

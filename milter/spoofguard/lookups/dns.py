@@ -16,12 +16,14 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated, Protocol
 
 import dns.exception
 import dns.name
 import dns.resolver
 import dns.reversename
 
+from ..sections import Addresses, Positive, Rule, Section, at_least
 from .lru import ExpiringLru
 from .store import GuardedStore
 
@@ -45,14 +47,28 @@ class DnsAnswer:
         return self.status is DnsStatus.OK
 
 
-@dataclass(frozen=True, slots=True)
-class DnsSettings:
-    nameservers: tuple[str, ...] = ()  # empty: /etc/resolv.conf
-    port: int = 53
-    timeout: float = 2.0
-    cache_entries: int = 20000
-    negative_ttl: int = 300  # NXDOMAIN/NODATA kept this long (seconds)
-    max_ttl: int = 86400
+class Resolver(Protocol):
+    """What the checks ask of DNS: answers, never exceptions; a temporary failure is a
+    TEMPERROR answer. ``DnsClient`` is the real one; unit tests feed answers directly."""
+
+    @property
+    def timeout(self) -> float:
+        """How long one query may take when the caller gives no lifetime."""
+
+    def query(self, name: str, rdtype: str, lifetime: float | None = None) -> DnsAnswer: ...
+
+    def reverse(self, ip: str, lifetime: float | None = None) -> DnsAnswer: ...
+
+
+class DnsSection(Section, frozen=True):
+    """``[dns]``: the resolver every check asks, and its in-process cache."""
+
+    nameservers: Addresses = ()  # empty: /etc/resolv.conf
+    port: Annotated[int, Rule(lambda v: None if 0 < v < 65536 else "must be a port number")] = 53
+    timeout: Positive = 2.0
+    cache_entries: Annotated[int, at_least(100)] = 20000
+    negative_ttl: Annotated[int, at_least(0)] = 300  # NXDOMAIN/NODATA kept this long (seconds)
+    max_ttl: Annotated[int, at_least(60)] = 86400
 
 
 class DnsCache:
@@ -65,7 +81,7 @@ class DnsCache:
     only for what remains of its TTL.
     """
 
-    def __init__(self, settings: DnsSettings, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, settings: DnsSection, clock: Callable[[], float] = time.monotonic,
                  store: GuardedStore | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._store = store
@@ -139,7 +155,7 @@ class DnsCache:
 class DnsClient:
     """One resolver configuration for the whole process; thread-safe for queries."""
 
-    def __init__(self, settings: DnsSettings, store: GuardedStore | None = None) -> None:
+    def __init__(self, settings: DnsSection, store: GuardedStore | None = None) -> None:
         resolver = dns.resolver.Resolver(configure=not settings.nameservers)
         if settings.nameservers:
             resolver.nameservers = list(settings.nameservers)
@@ -152,6 +168,10 @@ class DnsClient:
         self.cache = DnsCache(settings, store=store)
         self._inflight: dict[tuple[str, str], Future[DnsAnswer]] = {}
         self._inflight_lock = threading.Lock()
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.timeout
 
     def query(self, name: str, rdtype: str, lifetime: float | None = None) -> DnsAnswer:
         """Cached, and single-flight: a query already on the wire is joined, not repeated.

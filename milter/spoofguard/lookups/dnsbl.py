@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .dns import DnsAnswer, DnsClient, DnsStatus
+from .dns import DnsAnswer, DnsStatus, Resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
@@ -150,7 +150,7 @@ class DnsListHealth:
             return ListHealth(False, reason)
 
 
-def probe(dns: DnsClient, dnslist: DnsList) -> ListHealth | None:
+def probe(dns: Resolver, dnslist: DnsList) -> ListHealth | None:
     """RFC 5782 section 5 test points; None when DNS itself could not answer."""
     listed = dns.query(f"2.0.0.127.{dnslist.zone}", "A")
     if listed.status is DnsStatus.TEMPERROR:

@@ -10,6 +10,7 @@ the thing being looked up.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import threading
 import time
@@ -109,7 +110,8 @@ class LookupSession:
             self._run_inline(pending, fn)
             return
         try:
-            future = self._executor.submit(fn)
+            # in the caller's context, so the lookup's log lines name its message
+            future = self._executor.submit(contextvars.copy_context().run, fn)
         except RuntimeError as exc:  # pool shut down during reload or stop
             pending.future.set_exception(exc)
             return

@@ -18,38 +18,49 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from ..sections import Positive, Rule, Section, at_least
 from .lru import ExpiringLru
 from .ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("sqlite", "redis", "memory", "none")
-DEFAULT_SQLITE_PATH = Path("/var/cache/spoofguard/cache.sqlite")
+DEFAULT_SQLITE_PATH = Path("/var/lib/spoofguard/cache.sqlite")  # state.dir's default
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-@dataclass(frozen=True)
-class CacheSettings:
-    backend: str = "sqlite"  # "sqlite" | "redis" | "memory" | "none"
-    path: Path | None = None  # the SQLite file; None: DEFAULT_SQLITE_PATH
-    redis_url: str = "redis://127.0.0.1:6379/0"
+def _redis_url(v: str) -> str | None:
+    return None if v.startswith(("redis://", "rediss://", "unix://")) else "must be a redis://, rediss:// or unix:// URL"
+
+
+class CacheSection(Section, frozen=True):
+    """``[cache]``: the lookup cache shared by restarts and, with Redis, by MX hosts."""
+
+    backend: Literal["sqlite", "redis", "memory", "none"] = "sqlite"
+    path: str = ""  # the SQLite file, relative to the config file; "": <state.dir>/cache.sqlite
+    redis_url: Annotated[str, Rule(_redis_url)] = "redis://127.0.0.1:6379/0"
     prefix: str = "spoofguard:"  # Redis key prefix, so one Redis can serve other things too
-    max_entries: int = 200_000  # SQLite and memory; Redis is bounded by its own maxmemory
-    timeout: float = 0.5  # Redis socket timeouts: a slow cache must not hold up mail
-    warn_interval: float = 60.0  # a failing cache is reported at most once per this many seconds
+    max_entries: Annotated[int, at_least(100)] = 200_000  # SQLite and memory; Redis is bounded by its maxmemory
+    timeout: Positive = 0.5  # Redis socket timeouts: a slow cache must not hold up mail
+    warn_interval: Positive = 60.0  # a failing cache is reported at most once per this many seconds
 
 
-class Store(Protocol):
-    name: str
+class KeyValueStore(Protocol):
+    """What a cache user needs: read a key, write one with a lifetime."""
 
     def get(self, key: str) -> bytes | None: ...
 
     def put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+
+class Store(KeyValueStore, Protocol):
+    """A cache backend: a key-value store with a name (for logs) that can be closed."""
+
+    name: str
 
     def close(self) -> None: ...
 
@@ -401,8 +412,10 @@ class GuardedStore:
                 self._logger.info("cache %s reopened", self.name)
 
 
-def open_store(settings: CacheSettings, *, interval: float | None = None, backoff: float = 1.0) -> GuardedStore | None:
-    """The configured cache, or None for backend "none".
+def open_store(settings: CacheSection, *, path: Path | None = None, interval: float | None = None,
+               backoff: float = 1.0) -> GuardedStore | None:
+    """The configured cache, or None for backend "none". ``path``: the SQLite file as
+    resolved against the config file (default: ``settings.path``, else DEFAULT_SQLITE_PATH).
 
     Never raises for an unreachable Redis or an unusable SQLite path: the store it returns
     then misses and logs, and (SQLite) tries to open the file again once per ``interval``.
@@ -423,16 +436,16 @@ def open_store(settings: CacheSettings, *, interval: float | None = None, backof
             store = UnavailableStore(name, exc)
         return GuardedStore(store, interval=interval, backoff=backoff)
     if backend == "sqlite":
-        path = settings.path or DEFAULT_SQLITE_PATH
+        sqlite_path = path or (Path(settings.path) if settings.path else DEFAULT_SQLITE_PATH)
         max_entries = settings.max_entries
 
         def reopen(current: Store, error: BaseException) -> Store:
-            return SqliteStore.reopen(current, error, path, max_entries)
+            return SqliteStore.reopen(current, error, sqlite_path, max_entries)
 
         try:
-            store = SqliteStore(path, max_entries)
+            store = SqliteStore(sqlite_path, max_entries)
         except Exception as exc:
-            store = UnavailableStore(f"sqlite {path}", exc)
+            store = UnavailableStore(f"sqlite {sqlite_path}", exc)
         return GuardedStore(store, reopen=reopen, interval=interval, backoff=backoff)
     raise ValueError(f"unknown cache backend {settings.backend!r}; expected one of {', '.join(BACKENDS)}")
 

@@ -1,1 +1,0 @@
-"""Sender domain age: registration data from RDAP, WHOIS and DNS age zones."""

@@ -1,1 +1,0 @@
-"""Sender authentication and impersonation: SPF, DKIM, DMARC, ARC and lookalike domains."""
