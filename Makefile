@@ -19,7 +19,7 @@ test: deps
 	$(BIN)/python -m pytest -q
 
 test-unit: deps
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests --ignore=tests/integration
 
 test-integration: deps
 	$(BIN)/python -m pytest -q tests/integration

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__, config
 from .actions import Deliver, plan
 from .checks.domain_age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
+from .checks.registry import plugins
 from .core import judge
 from .edits import AddHeader
 from .errors import ConfigError
@@ -133,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     cfg_check = cfg_commands.add_parser("check", help="validate a configuration file and its rules")
     cfg_check.add_argument("path", nargs="?", help="file to check (default: the one serve would use)")
     cfg_check.set_defaults(handler=_config_check)
+    signals = cfg_commands.add_parser("signals", help="every signal the checks can give, what it means, its weight")
+    signals.add_argument("path", nargs="?", help="configuration whose weights to show (default: the one serve would use)")
+    signals.set_defaults(handler=_config_signals)
     return parser
 
 
@@ -249,6 +253,24 @@ def _config_check(args: argparse.Namespace) -> int:
     runtime = build_runtime(settings, offline=True)
     names = ", ".join(check.name for check in runtime.analyzer.checks)
     print(f"{settings.path}: OK ({len(settings.rule_files())} rule file(s); checks: {names})")
+    return 0
+
+
+def _config_signals(args: argparse.Namespace) -> int:
+    """Each check's declared signals; the weight where its section sets one by that name."""
+    settings = config.load(args.path)
+    for name, plugin in plugins().items():
+        section = settings.checks[name]
+        weights = getattr(section, "weights", None)
+        state = "" if section.enabled else " (disabled)"
+        print(f"[checks.{name}]{state}")
+        for signal, meaning in plugin.signals.items():
+            names = (f"{signal}_weight", f"{signal.rsplit('_', 1)[-1]}_weight")  # local_allow: allow_weight
+            owner, field = next(((o, n) for o, n in ((weights, signal), *((section, n) for n in names)) if hasattr(o, n)),
+                                (None, ""))
+            weight = getattr(owner, field, None)
+            shown = "" if not isinstance(weight, float) else f" {weight:+.1f}"
+            print(f"  {name}.{signal}{shown}: {meaning}")
     return 0
 
 

@@ -8,10 +8,10 @@ import email.policy
 
 import pytest
 
-from tests.integration.conftest import AUTHSERV_ID, BAD_IP, GOOD_IP, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dkim_keys import rsa_key, sign
 from tests.support.messages import BENIGN, THREAT, make_message
+from tests.support.postfix import AUTHSERV_ID, BAD_IP, GOOD_IP, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 

@@ -94,6 +94,20 @@ def test_config_check_accepts_the_shipped_default() -> None:
     assert "OK" in result.stdout
 
 
+def test_config_signals_lists_every_check_with_the_configured_weights(tmp_path: Path) -> None:
+    path = tmp_path / "spoofguard.toml"
+    path.write_text("[checks.auth.weights]\nunauthenticated = 2.5\n[checks.ip_reputation]\nallow_weight = -3\n"
+                    "[checks.domain_age]\nenabled = false\n")
+    result = spoofguard("config", "signals", str(path))
+    assert result.returncode == 0, result.stderr
+    for section in ("auth", "impersonation", "content", "ip_reputation"):
+        assert f"[checks.{section}]\n" in result.stdout
+    assert "[checks.domain_age] (disabled)" in result.stdout
+    assert "auth.unauthenticated +2.5: nothing authenticates the From domain" in result.stdout
+    assert "ip_reputation.local_allow -3.0:" in result.stdout
+    assert "auth.dmarc_temperror: " in result.stdout  # unknown, weighs nothing of its own
+
+
 def test_check_shows_domain_age_with_its_source_and_each_dns_list_answer(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 

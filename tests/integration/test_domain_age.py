@@ -15,7 +15,7 @@ import pytest
 from spoofguard.assembly import build_analyzer
 from spoofguard.config import parse
 from spoofguard.verdict import Signal, SignalKind
-from tests.integration.test_auth import analyze, message_bytes
+from tests.support.analysis import analyze, message_bytes
 from tests.support.dns_server import LoopbackDNS
 from tests.support.milter_process import loopback_config
 from tests.support.rdap_server import LoopbackRDAP

@@ -15,10 +15,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.integration.conftest import AUTHSERV_ID, GOOD_IP, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.messages import BENIGN, THREAT, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.postfix import AUTHSERV_ID, GOOD_IP, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 from tests.support.subjects import ATTACKS, reader_view, tags_seen
 
 pytestmark = [requires_postfix, pytest.mark.postfix]

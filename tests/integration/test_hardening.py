@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import GOOD_IP, milter_sections, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.messages import BENIGN, make_message
 from tests.support.milter_process import MilterProcess, loopback_config, toml_text
+from tests.support.postfix import GOOD_IP, milter_sections, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 from tests.support.processes import terminate
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"

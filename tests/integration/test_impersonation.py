@@ -10,7 +10,7 @@ import pytest
 
 from spoofguard.assembly import build_analyzer
 from spoofguard.config import parse
-from tests.integration.test_auth import IP, analyze, message_bytes, names
+from tests.support.analysis import IP, analyze, message_bytes, names
 from tests.support.dkim_keys import rsa_key, sign
 from tests.support.dns_server import LoopbackDNS
 from tests.support.milter_process import loopback_config

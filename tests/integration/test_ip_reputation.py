@@ -17,7 +17,7 @@ from spoofguard.assembly import build_analyzer
 from spoofguard.checks.ip_reputation.check import IpReputationCheck
 from spoofguard.config import parse
 from spoofguard.verdict import Signal, SignalKind
-from tests.integration.test_auth import analyze, message_bytes
+from tests.support.analysis import analyze, message_bytes
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.milter_process import loopback_config
 

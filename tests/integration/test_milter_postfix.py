@@ -12,7 +12,10 @@ import signal
 
 import pytest
 
-from tests.integration.conftest import (
+from tests.support.dns_server import LoopbackDNS, wait_until
+from tests.support.messages import BENIGN, THREAT, make_message, padded
+from tests.support.milter_process import MilterProcess
+from tests.support.postfix import (
     AUTHSERV_ID,
     BAD_IP,
     GOOD_IP,
@@ -22,10 +25,7 @@ from tests.integration.conftest import (
     requires_postfix,
     send_from,
 )
-from tests.integration.postfix_harness import PostfixInstance
-from tests.support.dns_server import LoopbackDNS, wait_until
-from tests.support.messages import BENIGN, THREAT, make_message, padded
-from tests.support.milter_process import MilterProcess
+from tests.support.postfix_harness import PostfixInstance
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 

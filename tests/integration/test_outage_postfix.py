@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import milter_sections, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS
 from tests.support.messages import BENIGN, THREAT, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.postfix import milter_sections, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 from tests.support.rdap_server import LoopbackRDAP
 
 pytestmark = [requires_postfix, pytest.mark.postfix]

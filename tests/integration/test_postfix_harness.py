@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.integration.postfix_harness import POSTFIX, PostfixInstance, free_port
+from tests.support.postfix_harness import POSTFIX, PostfixInstance, free_port
 
 pytestmark = pytest.mark.postfix
 

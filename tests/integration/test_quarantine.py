@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from tests.integration.conftest import GOOD_IP, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.messages import THREAT, make_message
+from tests.support.postfix import GOOD_IP, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 

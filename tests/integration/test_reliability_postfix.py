@@ -16,10 +16,10 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.conftest import GOOD_IP, open_session, requires_postfix
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.messages import BENIGN, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.postfix import GOOD_IP, open_session, requires_postfix
+from tests.support.postfix_harness import PostfixInstance
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BAD_IP, GOOD_IP, milter_sections, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dkim_keys import rsa_key, sign
 from tests.support.dns_server import LoopbackDNS
 from tests.support.messages import BENIGN, THREAT, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.postfix import BAD_IP, GOOD_IP, milter_sections, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 from tests.support.rdap_server import LoopbackRDAP
 
 pytestmark = [requires_postfix, pytest.mark.postfix]

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import GOOD_IP, milter_sections, requires_postfix, send_from
-from tests.integration.postfix_harness import PostfixInstance
 from tests.support.dns_server import LoopbackDNS, wait_until
 from tests.support.messages import BENIGN, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.postfix import GOOD_IP, milter_sections, requires_postfix, send_from
+from tests.support.postfix_harness import PostfixInstance
 from tests.support.redis_server import RedisServer, redis_available
 from tests.support.sqlite_faults import locked_by_another_process, overwrite_with_garbage
 

@@ -296,4 +296,21 @@ def build(section: AuthSection, context: CheckContext) -> AuthCheck:
     return AuthCheck(section, context.dns, timeout=context.lookup_timeout, trusted_networks=context.trusted_networks)
 
 
-PLUGIN = CheckPlugin("auth", AuthSection, build)
+SIGNALS = {
+    "spf_<result>": "SPF for the envelope sender (or HELO for the null sender): pass, fail, softfail, neutral, none, permerror",
+    "spf_temperror": "SPF could not be evaluated now: unknown, never a failure",
+    "dkim_<result>": "one DKIM signature's result, with its d= and selector",
+    "dkim_none": "the message carries no DKIM signature",
+    "arc_<cv>": "the ARC chain's validation (pass, fail, none) and its newest sealer",
+    "dmarc_pass": "the From domain authenticated by aligned SPF or DKIM",
+    "dmarc_fail_<disposition>": "DMARC failed; weighted by what the domain asks: reject, quarantine or none",
+    "dmarc_temperror": "the DMARC record could not be fetched now: unknown, never a failure",
+    "dmarc_mitigated": "DMARC failed but a trusted ARC sealer vouches for the message (mailing lists)",
+    "aligned_pass": "no DMARC policy, but an identity aligned with From passed",
+    "unauthenticated": "nothing authenticates the From domain: no DMARC pass, nothing aligned",
+    "not_verified": "verification off or offline: authentication unknown",
+    "forged_results": "Authentication-Results claiming one of our ids arrived from outside: removed",
+    "authenticated_list": "authenticated list or newsletter mail (List-Id, List-Unsubscribe)",
+}
+
+PLUGIN = CheckPlugin("auth", AuthSection, build, SIGNALS)

@@ -335,4 +335,15 @@ def build(section: ContentSection, context: CheckContext) -> ContentCheck:
         raise ConfigError(context.settings.path, "checks.content.engine", str(exc)) from None
 
 
-PLUGIN = CheckPlugin("content", ContentSection, build)
+SIGNALS = {
+    "<move>": "an intimidation move and the words that made it: claims (access, recording, possession, "
+              "knowledge, surveillance, contract), threats (harm, explosive, disclosure, attack), pressure "
+              "(payment, channel, deadline, silence, condition, action, futility)",
+    "<genre>": "moves found together, named by genre (sextortion, bomb_threat, hitman, ddos_extortion, "
+               "data_extortion, reputation_blackmail, doxxing, voter_intimidation, extortion, threat, ransom)",
+    "reported": "the evidence is quoted or reported (news, advisories): its weight reduced",
+    "evasion": "tricks that hide words from filters beside intimidation moves",
+    "extraction": "what could not be read (parts, charsets, PDFs): said, weight 0",
+}
+
+PLUGIN = CheckPlugin("content", ContentSection, build, SIGNALS)

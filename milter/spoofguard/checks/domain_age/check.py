@@ -378,4 +378,15 @@ def build(section: DomainAgeSection, context: CheckContext) -> DomainAgeCheck:
     return DomainAgeCheck(section, registry, context.dns, own_domains=own)
 
 
-PLUGIN = CheckPlugin("domain_age", DomainAgeSection, build)
+SIGNALS = {
+    "young": "the youngest From, envelope or DKIM domain is younger than a threshold",
+    "age": "how old the domains are and where that is known from: weight 0",
+    "recently_changed": "an old domain transferred or re-registered within changed_days",
+    "unknown": "no registration date could be found (weight unknown_weight, 0 by default)",
+    "young_lookalike": "a lookalike of a protected domain, registered recently",
+    "established_lookalike": "a lookalike registered years ago: less likely an impostor's",
+    "zone_note": "what a DNS age zone said about a domain",
+    "offline": "offline: domain ages not looked up",
+}
+
+PLUGIN = CheckPlugin("domain_age", DomainAgeSection, build, SIGNALS)

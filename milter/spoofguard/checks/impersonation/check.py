@@ -232,4 +232,15 @@ def build(section: ImpersonationSection, context: CheckContext) -> Impersonation
     return ImpersonationCheck(section, frozenset(protected), frozenset(freemail), context.trusted_networks)
 
 
-PLUGIN = CheckPlugin("impersonation", ImpersonationSection, build)
+SIGNALS = {
+    "from_is_recipient": "From is the recipient's own address: the 'I sent this from your account' trick",
+    "from_is_recipient_bulk": "From equals the recipient on list or bulk mail, which lists do: weak",
+    "display_name_address": "the display name shows another address or a protected domain",
+    "lookalike_domain": "the From domain looks like a protected one (homoglyphs, edits, added words)",
+    "lookalike_other_suffix": "a protected name under another suffix: weak on its own",
+    "envelope_mismatch": "envelope sender from another domain, where that matters",
+    "reply_to_divergence": "replies go to another domain than From",
+    "reply_to_freemail": "replies go to a freemail mailbox while From claims an organisation",
+}
+
+PLUGIN = CheckPlugin("impersonation", ImpersonationSection, build, SIGNALS)

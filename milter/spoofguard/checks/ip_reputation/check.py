@@ -336,4 +336,21 @@ def build(section: IpReputationSection, context: CheckContext) -> IpReputationCh
         listed_deny=settings.network_files("checks.ip_reputation.deny_files", section.deny_files))
 
 
-PLUGIN = CheckPlugin("ip_reputation", IpReputationSection, build)
+SIGNALS = {
+    "local_allow": "the IP is in the local allow list",
+    "local_deny": "the IP is in the local deny list",
+    "<dnsbl|dnswl>.<list>": "the IP's listing in one DNS list, weighted by what its code means",
+    "<dnsbl|dnswl>_unknown": "a DNS list could not answer now: unknown, never a listing",
+    "<dnsbl|dnswl>_unusable": "a DNS list is ignored: it refuses our resolver or answers everything",
+    "asn": "the origin AS, weighted when local policy names it",
+    "no_ptr": "the IP has no reverse DNS",
+    "ptr_mismatch": "the reverse name does not resolve back to the IP",
+    "fcrdns_pass": "the reverse name resolves back to the IP",
+    "fcrdns_unknown": "reverse DNS could not be checked now: unknown",
+    "relay": "the IP judged is the first hop outside your trusted relays",
+    "not_public": "a private or loopback IP: not looked up",
+    "no_client_ip": "no client IP is known",
+    "offline": "offline: no lookups made",
+}
+
+PLUGIN = CheckPlugin("ip_reputation", IpReputationSection, build, SIGNALS)

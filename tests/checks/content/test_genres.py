@@ -33,7 +33,7 @@ from spoofguard.message import Message
 from spoofguard.runtime import build_runtime
 from spoofguard.verdict import Action, Verdict
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 RUNTIME = build_runtime(config.load(), offline=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,35 @@ def test_packaged_default_config_loads_with_documented_defaults() -> None:
     assert files, "the packaged config must ship rule files"
     assert all(f.is_file() for f in files)
     assert load_rule_files(files).rules  # and they parse into rules
+
+
+def _keys(section: object, prefix: str = "") -> dict[str, object]:
+    """Every setting of a section and its sub-sections, by dotted key."""
+    found: dict[str, object] = {}
+    for name in getattr(section, "__struct_fields__", ()):
+        value = getattr(section, name)
+        if hasattr(value, "__struct_fields__"):
+            found.update(_keys(value, f"{prefix}{name}."))
+        elif isinstance(value, dict) and name == "checks":
+            for check, check_section in value.items():
+                found.update(_keys(check_section, f"checks.{check}."))
+        elif name != "path":
+            found[prefix + name] = value
+    return found
+
+
+def test_the_packaged_file_names_every_key_and_agrees_with_the_code_defaults(tmp_path: Path) -> None:
+    """Defaults are written once, in the code; the shipped file shows them all, and where it
+    sets a value, the value is that default (the file is documentation, not a second truth)."""
+    text = config.PACKAGED_CONFIG.read_text(encoding="utf-8")
+    shipped = _keys(config.load(config.PACKAGED_CONFIG))
+    defaults = _keys(config.load(write(tmp_path / "empty.toml", "")))
+    assert shipped.keys() == defaults.keys()
+    differing = {key for key in defaults if shipped[key] != defaults[key]}
+    assert differing == {"checks.ip_reputation.dnsbl"}  # the lists we ship; none unless configured
+    unnamed = {key for key in defaults if f"[[{key}]]" not in text
+               and not re.search(rf"^#? ?{re.escape(key.rsplit('.', 1)[-1])} *=", text, re.M)}
+    assert unnamed == set()
 
 
 def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def make_rule(rule_id: str, pattern: str | re.Pattern[str], category: str = "har
                 ("x",), ("y",), "test")
 
 
-SHIPPED = list(load_rule_files([Path(__file__).parent.parent / "data" / "pattern_rules.toml"]).pattern_rules)
+SHIPPED = list(load_rule_files([Path(__file__).resolve().parents[2] / "data" / "pattern_rules.toml"]).pattern_rules)
 EXAMPLES = sorted({normalize(e) for rule in SHIPPED for e in rule.match + rule.no_match})
 ORDINARY = [
     "please find the quarterly report attached.", "we will send the invoice tomorrow.",

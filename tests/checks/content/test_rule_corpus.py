@@ -27,7 +27,7 @@ SETTINGS = config.load()
 CONTENT = SETTINGS.section(ContentSection)
 CHECK = ContentCheck(load_rule_files(SETTINGS.rule_files()), ContentSection(
     co_occurrence_bonus=CONTENT.co_occurrence_bonus, threat_bonus=CONTENT.threat_bonus))
-PATTERN_RULES: list[Rule] = list(load_rule_files([Path(__file__).parent.parent / "data" / "pattern_rules.toml"]).rules)
+PATTERN_RULES: list[Rule] = list(load_rule_files([Path(__file__).resolve().parents[2] / "data" / "pattern_rules.toml"]).rules)
 QUARANTINE = SETTINGS.policy.quarantine
 TAG = SETTINGS.policy.tag
 

@@ -9,7 +9,7 @@ from spoofguard import config
 from spoofguard.checks.content.moves import example_failures
 from spoofguard.checks.content.rules import load_rule_files
 
-README = Path(__file__).parent.parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_rule_file_example_loads_beside_the_shipped_rules_and_keeps_its_promises(tmp_path: Path) -> None:
@@ -22,3 +22,14 @@ def test_the_rule_file_example_loads_beside_the_shipped_rules_and_keeps_its_prom
     rules = load_rule_files([*config.load().rule_files(), mine])
     rule = next(r for r in rules.rules if r.source == str(mine))
     assert example_failures(rule, rules.lexicon) == []
+
+
+def test_the_writing_a_check_example_is_the_one_the_tests_run() -> None:
+    """The code printed under "Writing a check" is tests/support/example_check as it is."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Writing a check"):]
+    printed = re.search(r"```python\n(.*?)```", section, re.S)
+    assert printed is not None
+    source = (README.parent / "tests" / "support" / "example_check" / "__init__.py").read_text(encoding="utf-8")
+    assert printed.group(1) in source
+    assert "class SubjectWordsCheck" in printed.group(1)
