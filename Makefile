@@ -10,19 +10,33 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-unit test-integration eval bench inflections deps system-deps lint clean
+.PHONY: run test test-unit test-integration eval bench inflections deps system-deps sendmail lint clean
 
 run: deps
 	$(BIN)/spoofguard serve --config $(CONFIG)
 
-test: deps
+test: deps sendmail
 	$(BIN)/python -m pytest -q
 
 test-unit: deps
 	$(BIN)/python -m pytest -q tests --ignore=tests/integration
 
-test-integration: deps
+test-integration: deps sendmail
 	$(BIN)/python -m pytest -q tests/integration
+
+# Sendmail for the end-to-end tests, beside Postfix: Debian's sendmail-bin conflicts with
+# postfix, so its packages are unpacked into .cache/sendmail, never installed. m4 builds
+# the test instance's .cf; libwrap0 is the one library sendmail needs that Postfix does not.
+SENDMAIL_PACKAGES := m4 libwrap0 util-linux
+SENDMAIL_DIR := .cache/sendmail
+sendmail: $(SENDMAIL_DIR)/root/usr/libexec/sendmail/sendmail
+$(SENDMAIL_DIR)/root/usr/libexec/sendmail/sendmail:
+	$(call apt_install,$(SENDMAIL_PACKAGES))
+	rm -rf $(SENDMAIL_DIR) && mkdir -p $(SENDMAIL_DIR)/debs
+	cd $(SENDMAIL_DIR)/debs && { apt-get download sendmail-bin sendmail-base sendmail-cf 2>/dev/null || \
+	    { $(SUDO) apt-get update -qq && apt-get download sendmail-bin sendmail-base sendmail-cf; }; }
+	for deb in $(SENDMAIL_DIR)/debs/*.deb; do dpkg-deb -x $$deb $(SENDMAIL_DIR)/root; done
+	test -x $@
 
 # Detector figures on the labelled corpus (skipped with a message when it is absent).
 CORPUS ?= ../shared/corpus/dev
@@ -71,4 +85,4 @@ lint: deps
 	$(BIN)/mypy milter/spoofguard
 
 clean:
-	rm -rf $(VENV) build *.egg-info milter/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info milter/*.egg-info .pytest_cache .cache
