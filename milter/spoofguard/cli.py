@@ -21,6 +21,7 @@ from .lookups import LookupSession
 from .message import Envelope, Message, strip_brackets
 from .quarantine import (
     PostfixQuarantine,
+    Quarantine,
     QuarantineError,
     describe,
     detect_mta,
@@ -29,6 +30,7 @@ from .quarantine import (
     send_digest,
 )
 from .runtime import build_runtime
+from .sendmail_quarantine import SendmailQuarantine
 from .verdict import Action, Verdict
 
 EXIT_CODES = {Action.ACCEPT: 0, Action.TAG: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
@@ -94,10 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     quarantine = commands.add_parser(
         "quarantine",
         help="list, show, release or delete the mail spoofguard held",
-        description="Works on the MTA's hold queue (Postfix: postqueue, postcat, postsuper). "
-        "release delivers a message as it is, re-checking nothing.",
+        description="Works on the MTA's hold queue (Postfix: postqueue, postcat, postsuper; Sendmail: its "
+        "quarantined queue files and sendmail -qQ). release delivers a message as it is, re-checking nothing.",
     )
+    quarantine.add_argument("--mta", choices=("postfix", "sendmail"), help="which MTA (default: the one installed)")
     quarantine.add_argument("--postfix-config", metavar="DIR", help="Postfix configuration directory (default: the system's)")
+    quarantine.add_argument("--sendmail-config", metavar="CF", help="Sendmail's sendmail.cf (default: /etc/mail/sendmail.cf)")
+    quarantine.add_argument("--sendmail", metavar="PATH", default="/usr/sbin/sendmail", help="the Sendmail binary")
     q_actions = quarantine.add_subparsers(metavar="ACTION")
     q_list = q_actions.add_parser("list", help="held messages: queue id, age, sender, recipients, subject, score, reason")
     q_list.add_argument("--older-than", metavar="AGE", help="only those held longer than AGE (7d, 12h, 30m)")
@@ -155,14 +160,13 @@ def _scan(args: argparse.Namespace) -> int:
     return run(args.paths, config_path=args.config, offline=args.offline, as_json=args.json, workers=args.workers)
 
 
-def _quarantine_store(args: argparse.Namespace) -> PostfixQuarantine:
-    mta = "postfix" if args.postfix_config else detect_mta()
+def _quarantine_store(args: argparse.Namespace) -> Quarantine:
+    mta = args.mta or ("postfix" if args.postfix_config else "sendmail" if args.sendmail_config else detect_mta())
     if mta == "sendmail":
-        raise QuarantineError("Sendmail keeps held mail in its own queue: list it with `mailq -qQ`, "
-                              "release with `sendmail -qQ -qI<queue id>` and delete with its queue tools; "
-                              "spoofguard quarantine drives Postfix only")
+        return SendmailQuarantine(args.sendmail_config, args.sendmail)
     if mta != "postfix":
-        raise QuarantineError("no Postfix found (postqueue, postsuper and postcat in /usr/sbin)")
+        raise QuarantineError("no MTA found: neither Postfix (postqueue, postsuper, postcat in /usr/sbin) "
+                              "nor Sendmail (/etc/mail/sendmail.cf); name one with --mta")
     return PostfixQuarantine(args.postfix_config)
 
 
@@ -208,8 +212,7 @@ def _quarantine_digest(args: argparse.Namespace) -> int:
         held = store.held()
         fresh = [h for h in held if h.arrival >= since]
         if fresh:
-            sendmail = ["/usr/sbin/sendmail", *(["-C", args.postfix_config] if args.postfix_config else [])]
-            send_digest(digest(held, since, now), args.to, len(fresh), sendmail)
+            send_digest(digest(held, since, now), args.to, len(fresh), store.submit_command())
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(f"{now}\n")
     except (QuarantineError, ValueError, OSError) as exc:

@@ -3,9 +3,7 @@
 Held mail lives in the MTA's own quarantine, so this is a thin layer over the MTA's
 tools. Postfix: ``postqueue -j`` lists the hold queue, ``postcat -q`` shows a message,
 ``postsuper -H`` releases it (delivered as is, nothing re-checked) and ``postsuper -d``
-deletes it. Sendmail keeps quarantined mail in its queue with a reason (``mailq -qQ``);
-its tools have no JSON and no per-message release command this module can drive
-safely, so on Sendmail the command says so and names the Sendmail commands to use.
+deletes it. Sendmail: see ``sendmail_quarantine``.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .message import decode_header_value, iter_raw_headers, split_head_body
 
@@ -65,6 +64,7 @@ def parse_age(text: str) -> float:
 
 
 def detect_mta() -> str:
+    """Postfix when its queue tools are there, else Sendmail when its configuration is."""
     if all(Path(tool).exists() for tool in POSTFIX_TOOLS):
         return "postfix"
     if shutil.which("sendmail") and Path("/etc/mail/sendmail.cf").exists():
@@ -72,11 +72,30 @@ def detect_mta() -> str:
     return "none"
 
 
+class Quarantine(Protocol):
+    """What ``spoofguard quarantine`` needs of an MTA's hold queue."""
+
+    def held(self, older_than: float | None = None) -> list[Held]: ...
+
+    def show(self, queue_id: str) -> str: ...
+
+    def release(self, queue_ids: Iterable[str]) -> list[str]: ...
+
+    def delete(self, queue_ids: Iterable[str]) -> list[str]: ...
+
+    def submit_command(self) -> list[str]:
+        """How to hand a message to this MTA (the digest)."""
+
+
 class PostfixQuarantine:
     """The hold queue of one Postfix instance (``config_dir`` for a non-default one)."""
 
     def __init__(self, config_dir: str | None = None) -> None:
         self._config = ["-c", config_dir] if config_dir else []
+        self._config_dir = config_dir
+
+    def submit_command(self) -> list[str]:
+        return ["/usr/sbin/sendmail", *(["-C", self._config_dir] if self._config_dir else [])]
 
     def held(self, older_than: float | None = None) -> list[Held]:
         held = [self._entry(record) for record in self._queue() if record.get("queue_name") == "hold"]
@@ -122,14 +141,7 @@ class PostfixQuarantine:
             head = self._run("/usr/sbin/postcat", "-h", "-q", held.queue_id)
         except QuarantineError:
             return held  # gone between listing and reading, or unreadable: list what we have
-        fields: dict[str, str] = {}
-        for name, raw in iter_raw_headers(split_head_body(head.encode("utf-8", "surrogateescape"))[0]):
-            fields.setdefault(name.lower(), decode_header_value(name, raw))
-        report = " ".join(fields.get("x-spoofguard-report", "").split())
-        score = _SCORE.match(fields.get("x-spoofguard-score", ""))
-        signals = tuple(_SIGNAL.findall(report))
-        return Held(held.queue_id, held.arrival, held.sender, held.recipients, held.size,
-                    fields.get("subject", ""), score.group(1) if score else "", report, signals)
+        return with_headers(held, head.encode("utf-8", "surrogateescape"))
 
     def _super(self, flag: str, queue_ids: Iterable[str]) -> list[str]:
         ids = [_checked(q) for q in queue_ids]
@@ -147,6 +159,18 @@ class PostfixQuarantine:
         if done.returncode != 0:
             raise QuarantineError(f"{tool} {' '.join(args)}: {done.stderr.strip() or f'exit {done.returncode}'}")
         return done.stdout
+
+
+def with_headers(held: Held, head: bytes) -> Held:
+    """``held`` with the subject, score, report and signals read from its header block."""
+    fields: dict[str, str] = {}
+    for name, raw in iter_raw_headers(split_head_body(head)[0]):
+        fields.setdefault(name.lower(), decode_header_value(name, raw))
+    report = " ".join(fields.get("x-spoofguard-report", "").split())
+    score = _SCORE.match(fields.get("x-spoofguard-score", ""))
+    signals = tuple(_SIGNAL.findall(report))
+    return Held(held.queue_id, held.arrival, held.sender, held.recipients, held.size,
+                fields.get("subject", ""), score.group(1) if score else "", report, signals)
 
 
 def _checked(queue_id: str) -> str:

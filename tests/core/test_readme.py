@@ -33,3 +33,15 @@ def test_the_writing_a_check_example_is_the_one_the_tests_run() -> None:
     source = (README.parent / "tests" / "support" / "example_check" / "__init__.py").read_text(encoding="utf-8")
     assert printed.group(1) in source
     assert "class SubjectWordsCheck" in printed.group(1)
+
+
+def test_the_sendmail_line_is_the_one_the_sendmail_tests_run() -> None:
+    """The README's INPUT_MAIL_FILTER is the test instance's, but for the milter's address."""
+    from tests.support.sendmail_harness import MC
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Sendmail"):]
+    printed = re.search(r"^INPUT_MAIL_FILTER\(.*$", section, re.M)
+    tested = re.search(r"^INPUT_MAIL_FILTER\(.*$", MC, re.M)
+    assert printed is not None and tested is not None
+    assert printed.group(0).replace("inet:8895@127.0.0.1", "{milter}") == tested.group(0)

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +103,61 @@ def test_with_the_milter_down_the_sender_gets_a_4xx(dns: LoopbackDNS) -> None:
         result = instance.send(make_message("hello", subject="hi", sender="bob@sender.test", to="gina@example.test"),
                                mail_from="bob@sender.test", rcpts=["gina@example.test"])
     assert not result.accepted and 400 <= result.code < 500, result
+
+
+def quarantine(sendmail: SendmailInstance, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spoofguard.cli", "quarantine", "--mta", "sendmail",
+                           "--sendmail-config", str(sendmail.cf), "--sendmail", str(sendmail.binary), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_spoofguard_quarantine_lists_shows_releases_and_deletes_on_sendmail(sendmail: SendmailInstance) -> None:
+    before = len(sendmail.quarantined_ids())
+    for local, subject in (("hank", "Your vote"), ("ida", "Last warning")):
+        address = f"{local}@example.test"
+        sent = make_message(THREAT, subject=subject, sender=address, to=address)
+        assert sendmail.send(sent, mail_from=address, rcpts=[address]).accepted
+    sendmail.wait_for_quarantine(before + 2)
+    listed = quarantine(sendmail, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    held = {r["recipients"][0]: r for r in map(json.loads, listed.stdout.splitlines())}
+    hank, ida = held["hank@example.test"], held["ida@example.test"]
+    assert hank["subject"] == "[SUSPICIOUS] Your vote" and hank["sender"] == "hank@example.test"
+    assert float(hank["score"]) >= 8.0 and hank["reason"].startswith("action=quarantine")
+    assert "impersonation.from_is_recipient" in hank["signals"]
+    assert 0 <= hank["age_seconds"] < 600 and hank["size"] > 0
+    table = quarantine(sendmail, "list")
+    assert f"{len(held)} held message(s)" in table.stdout and "reason: action=quarantine" in table.stdout
+
+    shown = quarantine(sendmail, "show", hank["queue_id"])
+    assert shown.returncode == 0 and "Subject: [SUSPICIOUS] Your vote" in shown.stdout
+    assert "will comply" in shown.stdout  # the body follows the headers
+
+    released = quarantine(sendmail, "release", hank["queue_id"])
+    assert released.returncode == 0, released.stderr
+    delivered = parsed(sendmail.wait_for_mail("hank", 1)[0])
+    assert delivered["Subject"] == "[SUSPICIOUS] Your vote"  # as it was held, tag and all
+    assert hank["queue_id"] not in sendmail.quarantined_ids()
+
+    deleted = quarantine(sendmail, "delete", ida["queue_id"])
+    assert deleted.returncode == 0 and ida["queue_id"] in deleted.stdout
+    assert not list(sendmail.queue_dir.glob(f"*{ida['queue_id']}"))
+    assert ida["queue_id"] not in sendmail.mailq(quarantined=True)
+    assert sendmail.mailbox("ida") == []
+    missing = quarantine(sendmail, "delete", ida["queue_id"])
+    assert missing.returncode != 0 and "no quarantined message" in missing.stderr
+
+
+def test_the_digest_goes_out_through_sendmail(sendmail: SendmailInstance, tmp_path: Path) -> None:
+    address = "jack@example.test"
+    assert sendmail.send(make_message(THREAT, subject="Pay now", sender=address, to=address),
+                         mail_from=address, rcpts=[address]).accepted
+    sendmail.wait_for_quarantine(1)
+    config = tmp_path / "spoofguard.toml"
+    config.write_text(f'[state]\ndir = "{tmp_path}"\n')
+    sent = quarantine(sendmail, "digest", "--to", "postmaster@example.test", "--since", "1h", "--config", str(config))
+    assert sent.returncode == 0, sent.stderr
+    assert "digest sent to postmaster@example.test" in sent.stdout
+    digest = parsed(sendmail.wait_for_mail("root", 1)[-1])  # postmaster is an alias of root
+    assert digest["Subject"].startswith("spoofguard: ") and "held" in digest["Subject"]
+    assert "[SUSPICIOUS] Pay now" in digest.get_content()

@@ -102,6 +102,10 @@ class SendmailInstance:
         self.maildir_root = self.dir / "maildir"
         self.queue_dir = self.dir / "mqueue"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Sendmail in a UTS namespace named mx.<domain>: it sleeps a minute at start when the
+        # host's own name is unqualified (as a test machine's often is), before reading any
+        # configuration. This is the binary the tests hand to `spoofguard quarantine` too.
+        self.binary = self.dir / "sendmail"
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -119,6 +123,9 @@ class SendmailInstance:
         self.maildir_root.mkdir()
         self.maildir_root.chmod(0o777)
         (self.dir / "deliver").write_text(DELIVER)
+        self.binary.write_text(f"#!/bin/sh\nexec unshare --uts sh -c 'hostname mx.{LOCAL_DOMAIN} && exec \"$@\"' "
+                               f"sendmail {SENDMAIL} \"$@\"\n")
+        self.binary.chmod(0o755)
         (self.dir / "service.switch").write_text("hosts files\naliases files\n")
         (self.dir / "hosts").write_text(f"127.0.0.1 localhost mx.{LOCAL_DOMAIN}\n")
         (self.dir / "aliases").write_text("postmaster: root\nMAILER-DAEMON: postmaster\n")
@@ -134,11 +141,8 @@ class SendmailInstance:
         self.sendmail("-bi")  # the aliases database
 
     def command(self, *args: str) -> list[str]:
-        """Sendmail with this instance's configuration, in a UTS namespace named
-        ``mx.<domain>``: Sendmail sleeps a minute at start when the host's own name is
-        unqualified (as a test machine's often is), before it reads any configuration."""
-        return ["unshare", "--uts", "sh", "-c", f'hostname mx.{LOCAL_DOMAIN} && exec "$@"', "sendmail",
-                str(SENDMAIL), "-C", str(self.cf), *args]
+        """Sendmail with this instance's configuration (through ``self.binary``)."""
+        return [str(self.binary), "-C", str(self.cf), *args]
 
     def sendmail(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the Sendmail binary with this instance's configuration."""
