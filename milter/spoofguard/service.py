@@ -197,6 +197,24 @@ def _wire(value: str) -> str | bytes:
     return value if value.isascii() else value.encode("utf-8", "surrogateescape")
 
 
+def inherited_socket() -> str | None:
+    """``fd:3`` when systemd started us with a listening socket (``spoofguard.socket``):
+    ``LISTEN_PID`` is our pid and ``LISTEN_FDS`` at least 1 (sd_listen_fds(3)). Debian's
+    libmilter takes an inherited descriptor as the connection string ``fd:N``. The
+    variables are removed, so no child process takes the socket for its own."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    try:
+        count = int(os.environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        count = 0
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    if count > 1:
+        log.warning("systemd passed %d sockets; listening on the first (fd 3) only", count)
+    return "fd:3" if count >= 1 else None
+
+
 def _no_delay_when_listening(worker: threading.Thread, wait: float = 5.0) -> None:
     """Turn Nagle's algorithm off on libmilter's TCP listener (accepted connections
     inherit it). libmilter writes each header change as its own small packet; with Nagle
@@ -241,6 +259,9 @@ def serve(config_path: str | None = None) -> int:
     settings = config.load(config_path)
     logs.setup(settings.log.level, settings.log.format, settings.log.target)
     m = settings.milter
+    inherited = inherited_socket()
+    if inherited:
+        log.info("listening on the socket systemd passed (%s); milter.socket is not used", inherited)
     # Nothing the milter writes (cache, moved-aside files, the socket) is for other users,
     # whatever umask it was started with; a unix socket stays group-writable for the MTA,
     # which connects through group membership.
@@ -259,7 +280,7 @@ def serve(config_path: str | None = None) -> int:
 
     def run() -> None:
         try:
-            Milter.runmilter(m.name, m.socket, m.timeout)
+            Milter.runmilter(m.name, inherited or m.socket, m.timeout)
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
 
@@ -283,7 +304,7 @@ def serve(config_path: str | None = None) -> int:
     worker.start()
     if m.socket.startswith("inet"):
         _no_delay_when_listening(worker)
-    log.info("spoofguard listening on %s (config %s)", m.socket, settings.path)
+    log.info("spoofguard listening on %s (config %s)", inherited or m.socket, settings.path)
     while worker.is_alive():
         worker.join(0.5)
     holder.current.pool.shutdown()

@@ -130,3 +130,24 @@ def test_unix_socket_is_for_the_mta_group_only(dns: LoopbackDNS, tmp_path: Path)
         assert mode & 0o007 == 0 and mode & 0o060 == 0o060, oct(mode)  # group connects, others cannot
     finally:
         terminate(proc, 15)
+
+
+@needs_systemd_tools
+def test_the_socket_unit_verifies_and_starts_the_hardened_service(tmp_path: Path) -> None:
+    """spoofguard.socket passes systemd's own checks and activates spoofguard.service, the
+    unit whose exposure test_unit_exposure_is_at_most_two holds at 2.0 or below."""
+    for unit in ("spoofguard.socket", "spoofguard.service"):
+        shutil.copy(SYSTEMD / unit, tmp_path / unit)
+    service = tmp_path / "spoofguard.service"  # verify wants an ExecStart that exists here
+    service.write_text(service.read_text().replace("ExecStart=/usr/local/bin/spoofguard", "ExecStart=/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "spoofguard.socket")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    parser = ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(SYSTEMD / "spoofguard.socket")
+    socket_section = dict(parser["Socket"])
+    assert socket_section["ListenStream"] == "/run/spoofguard/spoofguard.sock"
+    assert (socket_section["SocketGroup"], socket_section["SocketMode"]) == ("spoofguard", "0660")
+    assert socket_section["Accept"] == "no"  # one daemon; libmilter accepts the connections
+    assert service_section("spoofguard.service")["RuntimeDirectoryPreserve"] == "yes"  # a restart keeps the socket
