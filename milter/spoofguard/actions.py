@@ -13,7 +13,7 @@ from .headers import clean, header_value
 from .message import Message
 from .sections import OneLine, Section
 from .subject import subject_edits
-from .verdict import UNSCANNED_TEXT, Action, Verdict
+from .verdict import UNSCANNED_TEXT, Action, SignalKind, Verdict
 
 SCORE_HEADER = "X-Spoofguard-Score"
 REPORT_HEADER = "X-Spoofguard-Report"
@@ -70,7 +70,7 @@ def plan(verdict: Verdict, message: Message, settings: ActionsSection) -> Plan:
     changes.extend(verdict.edits)
     changes.append(AddHeader(SCORE_HEADER, header_value(SCORE_HEADER, score_text(verdict))))
     if (verdict.action is not Action.ACCEPT or verdict.intended_action or verdict.degraded or verdict.unscanned
-            or verdict.categories):
+            or verdict.categories or any(s.kind is SignalKind.NOTICE for s in verdict.signals)):
         changes.append(AddHeader(REPORT_HEADER, header_value(REPORT_HEADER, report_text(verdict))))
     changes.extend(subject_edits(message, settings.subject_prefix, tag=verdict.action in (Action.TAG, Action.QUARANTINE)))
     quarantine = quarantine_reason(verdict) if verdict.action is Action.QUARANTINE else None
@@ -89,7 +89,7 @@ def report_text(verdict: Verdict) -> str:
     parts = [head]
     for signal in verdict.moving_signals:
         detail = signal.detail if len(signal.detail) <= MAX_DETAIL else signal.detail[: MAX_DETAIL - 1] + "…"
-        label = "error" if signal.score == 0 else f"{signal.score:+.1f}"
+        label = "error" if signal.kind is SignalKind.ERROR else f"{signal.score:+.1f}"
         parts.append(f"{signal.name}={label} {detail}")
     if verdict.unscanned and not any(s.name == UNSCANNED_TEXT for s in verdict.moving_signals):
         parts.append(f"{UNSCANNED_TEXT}=+0.0 {verdict.unscanned[:MAX_DETAIL]}")  # weight 0: still said

@@ -11,6 +11,8 @@ import logging
 import threading
 from pathlib import Path
 
+import msgspec
+
 from .checks import Check, CheckOrderError
 from .checks.registry import CheckContext, plugins
 from .config import Settings
@@ -31,11 +33,17 @@ _stores: dict[tuple[CacheSection, Path], GuardedStore | None] = {}
 _stores_lock = threading.Lock()
 
 
-def build_store(settings: Settings) -> GuardedStore | None:
-    """The shared lookup cache; opened once per distinct cache configuration, so a reload
-    that leaves ``[cache]`` alone keeps the same database connection."""
+def build_store(settings: Settings, name: str = "cache", max_entries: int | None = None) -> GuardedStore | None:
+    """A store on the ``[cache]`` backend: the lookup cache, or (``name``) another one kept
+    apart from it, in ``<state.dir>/<name>.sqlite`` or under ``<prefix><name>:`` in Redis.
+    Opened once per distinct configuration, so a reload that leaves ``[cache]`` alone
+    keeps the same database connection."""
     cache = settings.cache
-    path = settings.resolve(cache.path) if cache.path else settings.resolve(settings.state.dir) / "cache.sqlite"
+    if name == "cache":
+        path = settings.resolve(cache.path) if cache.path else settings.resolve(settings.state.dir) / "cache.sqlite"
+    else:
+        path = settings.resolve(settings.state.dir) / f"{name}.sqlite"
+        cache = msgspec.structs.replace(cache, prefix=f"{cache.prefix}{name}:", max_entries=max_entries or cache.max_entries)
     with _stores_lock:
         if (cache, path) not in _stores:
             if cache.backend == "sqlite":
@@ -43,7 +51,7 @@ def build_store(settings: Settings) -> GuardedStore | None:
                     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
                 except OSError as exc:
                     log.warning("cannot create %s (%s); the cache will miss until it exists", path.parent, exc.strerror)
-            _stores[cache, path] = open_store(cache, path=path)
+            _stores[cache, path] = open_store(cache, path=path, role=name)
         return _stores[cache, path]
 
 
@@ -55,6 +63,7 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
         dns=None if offline else build_dns(settings),
         trusted_networks=networks(settings.network.trusted_networks),
         store=functools.partial(build_store, settings),
+        named_store=functools.partial(build_store, settings),
     )
     checks: list[Check] = []
     for name, plugin in plugins().items():

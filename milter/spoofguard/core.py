@@ -72,6 +72,21 @@ class Analyzer:
             check_ms=tuple(timings),
         )
 
+    def learn(self, message: Message, verdict: Verdict) -> None:
+        """After the MTA took the message: checks that remember (first contact) learn from
+        mail delivered untagged, and from local users' own mail. Never raises."""
+        outbound = local_submission(message) is not None
+        if not outbound and (verdict.action is not Action.ACCEPT or verdict.intended_action is not None):
+            return
+        for check in self.checks:
+            learn = getattr(check, "learn", None)
+            if learn is None:
+                continue
+            try:
+                learn(message, outbound=outbound)
+            except Exception:
+                log.exception("check %s could not learn from this message", check.name)
+
     @staticmethod
     def _run_check(check: Check, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         try:

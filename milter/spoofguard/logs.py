@@ -121,7 +121,7 @@ def kv(key: str, value: object) -> str:
 def verdict_fields(message: Message, verdict: Verdict, elapsed_ms: float) -> list[tuple[str, object]]:
     env = message.envelope
     signals = ",".join(
-        f"{s.name}:{'error' if s.score == 0 else format(s.score, '+.1f')}" for s in verdict.moving_signals
+        f"{s.name}:{'error' if s.kind is SignalKind.ERROR else format(s.score, '+.1f')}" for s in verdict.moving_signals
     )
     fields: list[tuple[str, object]] = [
         ("queue_id", env.queue_id or "NOQUEUE"),

@@ -138,6 +138,8 @@ class SpoofguardMilter(Milter.Base):
         except Exception:
             log.exception("could not apply the verdict")
             result = Milter.TEMPFAIL if policy.on_error == "tempfail" else Milter.ACCEPT
+        if result == Milter.ACCEPT:
+            self.runtime.analyzer.learn(message, verdict)
         logs.log_verdict(message, verdict, (time.perf_counter() - started) * 1000)
         if self.metrics is not None:
             try:

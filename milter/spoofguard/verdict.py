@@ -14,6 +14,7 @@ class SignalKind(StrEnum):
     CONTENT = "content"  # intimidation content
     SENDER_RISK = "sender_risk"  # the sender is not who it claims, is new, or is known bad
     INFO = "info"  # context that moves the score but neither guard condition
+    NOTICE = "notice"  # shown to the user even at weight 0 (first contact)
     ERROR = "error"  # a check could not give an answer
 
 
@@ -99,8 +100,8 @@ class Verdict:
 
     @property
     def moving_signals(self) -> tuple[Signal, ...]:
-        """Signals that moved the score or that report a failure."""
-        return tuple(s for s in self.signals if s.score != 0 or s.kind is SignalKind.ERROR)
+        """Signals that moved the score, report a failure, or are there to be shown."""
+        return tuple(s for s in self.signals if s.score != 0 or s.kind in (SignalKind.ERROR, SignalKind.NOTICE))
 
     @property
     def unscanned(self) -> str:

@@ -33,7 +33,7 @@ def covered(shape: str, declared: list[str]) -> bool:
     return any(_pattern(d).fullmatch(shape) or _pattern(shape).fullmatch(d) for d in declared)
 
 
-@pytest.mark.parametrize("name", ["auth", "impersonation", "content", "ip_reputation", "domain_age"])
+@pytest.mark.parametrize("name", ["auth", "impersonation", "content", "ip_reputation", "domain_age", "sender"])
 def test_every_emitted_signal_is_declared_with_a_meaning(name: str) -> None:
     plugin = plugins()[name]
     declared = [f"{name}.{signal}" for signal in plugin.signals]

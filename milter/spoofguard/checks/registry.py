@@ -18,7 +18,7 @@ from . import Check
 if TYPE_CHECKING:
     from ..config import Settings
     from ..lookups.dns import Resolver
-    from ..lookups.store import KeyValueStore
+    from ..lookups.store import GuardedStore, KeyValueStore
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class CheckContext:
     dns: Resolver | None  # None: offline
     trusted_networks: tuple[IPNetwork, ...]
     store: Callable[[], KeyValueStore | None]  # the shared lookup cache, opened on first use
+    # another store on the cache's backend, kept apart: (name, size bound) -> store
+    named_store: Callable[[str, int], GuardedStore | None]
 
     @property
     def lookup_timeout(self) -> float:

@@ -314,9 +314,10 @@ class GuardedStore:
 
     def __init__(self, store: Store, *, reopen: Reopen | None = None, interval: float = 60.0,
                  backoff: float = 1.0, logger: logging.Logger | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, role: str = "cache") -> None:
         self._store = store
         self.name = store.name
+        self.role = role  # what the log lines call it: "cache", "known-senders"
         self._reopen = reopen
         self._interval = interval
         self._backoff = backoff
@@ -336,6 +337,12 @@ class GuardedStore:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def failing(self) -> bool:
+        """The last call failed (or is being skipped): a miss now means "could not ask"."""
+        with self._lock:
+            return self._failing
 
     def get(self, key: str) -> bytes | None:
         value: bytes | None = None
@@ -369,12 +376,12 @@ class GuardedStore:
         try:
             self._store.close()
         except Exception as exc:
-            self._logger.debug("closing cache %s: %s", self.name, exc)
+            self._logger.debug("closing %s %s: %s", self.role, self.name, exc)
 
     def _succeeded(self) -> None:
         if self._failing:
             self._failing = False
-            self._logger.info("cache %s is working again", self.name)
+            self._logger.info("%s %s is working again", self.role, self.name)
 
     def _failed(self, exc: BaseException, store: Store | None = None) -> None:
         with self._lock:
@@ -388,7 +395,7 @@ class GuardedStore:
                 self._last_reopen = self._clock()
             else:
                 self._skip_until = self._clock() + self._backoff
-        self._warnings.warning(f"cache:{self.name}", "cache %s unavailable, continuing without it: %s",
+        self._warnings.warning(f"{self.role}:{self.name}", "%s %s unavailable, continuing without it: %s", self.role,
                                self.name, _describe(exc))
         if reopen:
             self._replace(exc)
@@ -402,18 +409,18 @@ class GuardedStore:
             except Exception as reopen_exc:
                 fresh = UnavailableStore(current.name, reopen_exc)
                 self._skip_until = self._clock() + self._backoff
-                self._warnings.warning(f"reopen:{self.name}", "cache %s could not be reopened: %s",
+                self._warnings.warning(f"reopen:{self.name}", "%s %s could not be reopened: %s", self.role,
                                        self.name, _describe(reopen_exc))
             else:
                 if fresh is current:
                     self._skip_until = self._clock() + self._backoff
             self._store = fresh
             if fresh is not current and not isinstance(fresh, UnavailableStore):
-                self._logger.info("cache %s reopened", self.name)
+                self._logger.info("%s %s reopened", self.role, self.name)
 
 
 def open_store(settings: CacheSection, *, path: Path | None = None, interval: float | None = None,
-               backoff: float = 1.0) -> GuardedStore | None:
+               backoff: float = 1.0, role: str = "cache") -> GuardedStore | None:
     """The configured cache, or None for backend "none". ``path``: the SQLite file as
     resolved against the config file (default: ``settings.path``, else DEFAULT_SQLITE_PATH).
 
@@ -427,14 +434,14 @@ def open_store(settings: CacheSection, *, path: Path | None = None, interval: fl
     if backend == "none":
         return None
     if backend == "memory":
-        return GuardedStore(MemoryStore(settings.max_entries), interval=interval, backoff=backoff)
+        return GuardedStore(MemoryStore(settings.max_entries), interval=interval, backoff=backoff, role=role)
     if backend == "redis":
         name = f"redis {_redact(settings.redis_url)}"
         try:
             store: Store = RedisStore(settings.redis_url, settings.prefix, settings.timeout)
         except Exception as exc:
             store = UnavailableStore(name, exc)
-        return GuardedStore(store, interval=interval, backoff=backoff)
+        return GuardedStore(store, interval=interval, backoff=backoff, role=role)
     if backend == "sqlite":
         sqlite_path = path or (Path(settings.path) if settings.path else DEFAULT_SQLITE_PATH)
         max_entries = settings.max_entries
@@ -446,7 +453,7 @@ def open_store(settings: CacheSection, *, path: Path | None = None, interval: fl
             store = SqliteStore(sqlite_path, max_entries)
         except Exception as exc:
             store = UnavailableStore(f"sqlite {sqlite_path}", exc)
-        return GuardedStore(store, reopen=reopen, interval=interval, backoff=backoff)
+        return GuardedStore(store, reopen=reopen, interval=interval, backoff=backoff, role=role)
     raise ValueError(f"unknown cache backend {settings.backend!r}; expected one of {', '.join(BACKENDS)}")
 
 

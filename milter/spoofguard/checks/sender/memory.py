@@ -1,0 +1,67 @@
+"""The known-senders memory: (recipient, sender) pairs seen in delivered mail.
+
+Only keyed hashes are stored (HMAC-SHA256 under a per-installation secret), so the store
+holds no address: a stolen cache file or a shared Redis tells nobody who writes to whom.
+Several MX hosts that share a Redis must share the secret file too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from ...lookups.store import GuardedStore
+
+SECRET_BYTES = 32
+
+
+def load_secret(path: Path) -> bytes:
+    """The installation's secret, made (0600) on first use; a race with another process
+    starting at the same moment ends with both reading the one file."""
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read(path)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(SECRET_BYTES))
+    return _read(path)
+
+
+def _read(path: Path) -> bytes:
+    secret = path.read_bytes()
+    if len(secret) < 16:
+        raise ValueError(f"{path}: a secret of at least 16 bytes is needed, found {len(secret)}")
+    return secret
+
+
+class KnownSenders:
+    def __init__(self, store: GuardedStore | None, secret: bytes, ttl_seconds: float) -> None:
+        self.store = store
+        self.secret = secret
+        self.ttl = ttl_seconds
+
+    def key(self, recipient: str, sender: str) -> str:
+        pair = f"{recipient.lower()}\n{sender.lower()}".encode("utf-8", "surrogateescape")
+        return "known:" + hmac.new(self.secret, pair, hashlib.sha256).hexdigest()
+
+    def known(self, recipient: str, sender: str) -> bool | None:
+        """True or False; None when the store could not be asked."""
+        if self.store is None:
+            return None
+        found = self.store.get(self.key(recipient, sender))
+        if found is None and self.store.failing:
+            return None
+        return found is not None
+
+    def learn(self, recipient: str, sender: str) -> None:
+        """Remember the pair for another ``ttl``; a failing store forgets quietly."""
+        if self.store is not None:
+            self.store.put(self.key(recipient, sender), b"1", self.ttl)
