@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from tests.support.dns_server import wait_until
 from tests.support.postfix_harness import (
     PostfixInstance,
     SendResult,
@@ -216,15 +217,10 @@ class SendmailInstance:
         return [path.read_bytes() for path in files]
 
     def wait_for_mail(self, localpart: str, count: int, timeout: float = 20) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.mailbox(localpart)
-            if len(found) >= count:
-                return found
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{localpart}: {len(found)} of {count} messages after {timeout}s; "
-                                     f"queue: {self.mailq()}")
-            time.sleep(0.1)
+        if not wait_until(lambda: len(self.mailbox(localpart)) >= count, timeout):
+            raise AssertionError(f"{localpart}: {len(self.mailbox(localpart))} of {count} messages after "
+                                 f"{timeout}s; queue: {self.mailq()}")
+        return self.mailbox(localpart)
 
     def mailq(self, quarantined: bool = False) -> str:
         """``mailq`` (``-bp``), or ``mailq -qQ`` for the quarantined messages."""
@@ -234,11 +230,7 @@ class SendmailInstance:
         return sorted(p.name[2:] for p in self.queue_dir.glob("hf*"))
 
     def wait_for_quarantine(self, count: int, timeout: float = 20) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(found := self.quarantined_ids()) < count:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{len(found)} of {count} quarantined after {timeout}s; mailq: {self.mailq()}")
-            time.sleep(0.1)
-        return found
-
-
+        if not wait_until(lambda: len(self.quarantined_ids()) >= count, timeout):
+            raise AssertionError(f"{len(self.quarantined_ids())} of {count} quarantined after {timeout}s; "
+                                 f"mailq: {self.mailq()}")
+        return self.quarantined_ids()
