@@ -63,7 +63,6 @@ def build_analyzer(settings: Settings, *, offline: bool = False) -> Analyzer:
         dns=None if offline else build_dns(settings),
         trusted_networks=networks(settings.network.trusted_networks),
         store=functools.partial(build_store, settings),
-        named_store=functools.partial(build_store, settings),
     )
     checks: list[Check] = []
     for name, plugin in plugins().items():

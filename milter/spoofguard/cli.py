@@ -264,17 +264,23 @@ def _config_signals(args: argparse.Namespace) -> int:
     settings = config.load(args.path)
     for name, plugin in plugins().items():
         section = settings.checks[name]
-        weights = getattr(section, "weights", None)
-        state = "" if section.enabled else " (disabled)"
-        print(f"[checks.{name}]{state}")
+        print(f"[checks.{name}]" + ("" if section.enabled else " (disabled)"))
         for signal, meaning in plugin.signals.items():
-            names = (f"{signal}_weight", f"{signal.rsplit('_', 1)[-1]}_weight")  # local_allow: allow_weight
-            owner, field = next(((o, n) for o, n in ((weights, signal), *((section, n) for n in names)) if hasattr(o, n)),
-                                (None, ""))
-            weight = getattr(owner, field, None)
-            shown = "" if not isinstance(weight, float) else f" {weight:+.1f}"
-            print(f"  {name}.{signal}{shown}: {meaning}")
+            weight = _configured_weight(section, signal)
+            print(f"  {name}.{signal}{'' if weight is None else f' {weight:+.1f}'}: {meaning}")
     return 0
+
+
+def _configured_weight(section: object, signal: str) -> float | None:
+    """``weights.<signal>``, else ``<signal>_weight``, else ``<last word>_weight``
+    (``local_allow`` is weighed by ``allow_weight``)."""
+    candidates = ((getattr(section, "weights", None), signal), (section, f"{signal}_weight"),
+                  (section, f"{signal.rsplit('_', 1)[-1]}_weight"))
+    for owner, field in candidates:
+        value = getattr(owner, field, None)
+        if isinstance(value, float):
+            return value
+    return None
 
 
 def _check(args: argparse.Namespace) -> int:

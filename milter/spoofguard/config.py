@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from .actions import ActionsSection
-from .checks.impersonation.check import ImpersonationSection
 from .checks.registry import plugins
 from .errors import ConfigError
 from .lookups.dns import DnsSection
@@ -204,22 +203,16 @@ def load(explicit: str | Path | None = None) -> Settings:
 
 def parse(data: dict[str, Any], path: Path) -> Settings:
     if "path" in data:
-        raise ConfigError(path, "path", _unknown(Settings, "path"))
+        raise ConfigError(path, "path", _unknown(Settings))
     settings = _convert(data, Settings, path, "")
-    checks = settings.checks
-    if not isinstance(checks, dict):  # msgspec has said it is an object
-        raise ConfigError(path, "checks", "must be a table")
     known = plugins()
-    for name in checks:
+    for name in settings.checks:
         if name not in known:
             raise ConfigError(path, f"checks.{name}", f"unknown key (known: {', '.join(sorted(known))})")
-    sections = {name: _convert(checks.get(name, {}), plugin.section, path, f"checks.{name}.")
+    sections = {name: _convert(settings.checks.get(name, {}), plugin.section, path, f"checks.{name}.")
                 for name, plugin in known.items()}
     settings = msgspec.structs.replace(settings, checks=sections, path=path.resolve())
     settings.rule_files()  # fail now, not at the first message, on a missing rule file
-    imp = settings.section(ImpersonationSection)
-    settings.list_files("checks.impersonation.protected_domain_files", imp.protected_domain_files, "impersonated")
-    settings.list_files("checks.impersonation.freemail_files", imp.freemail_files, "freemail")
     return settings
 
 
@@ -251,11 +244,11 @@ def _explain(error: str, root: type, prefix: str) -> tuple[str, str]:
     found = _WHERE.match(error)
     problem, where = (found["problem"], found["where"]) if found else (error, "")
     steps = [name or index for name, index in _STEP.findall(where)]
-    owner, hint = _walk(root, steps)  # the type holding the last step, and the last step's type
+    hint = _walk(root, steps)  # the last step's type
     key = (prefix + "".join(f"[{s}]" if s.isdigit() else f".{s}" for s in steps if s != "...").lstrip(".")).strip(".")
     if (unknown := re.match(r"Object contains unknown field `(.+)`", problem)):
         key = f"{key}.{unknown[1]}".strip(".")
-        return key, _RENAMED.get(key) or _unknown(hint, unknown[1])
+        return key, _RENAMED.get(key) or _unknown(hint)
     if (missing := re.match(r"Object missing required field `(.+)`", problem)):
         return f"{key}.{missing[1]}", "missing"
     if (rule := re.match(r"^(\w+): (.*)$", problem, re.S)):  # a Section's own value rule
@@ -278,12 +271,11 @@ def _explain(error: str, root: type, prefix: str) -> tuple[str, str]:
     return key, f"{must}, got {got}"
 
 
-def _walk(root: type, steps: list[str]) -> tuple[Any, Any]:
-    """The type holding the last step, and the last step's type."""
-    owner: Any = None
+def _walk(root: type, steps: list[str]) -> Any:
+    """The type of the value at the end of ``steps``."""
     hint: Any = root
     for step in steps:
-        owner, plain = hint, _plain(hint)
+        plain = _plain(hint)
         args = typing.get_args(plain)
         if step == "...":
             hint = args[-1] if args else Any  # dict[str, V]
@@ -293,7 +285,7 @@ def _walk(root: type, steps: list[str]) -> tuple[Any, Any]:
             hint = typing.get_type_hints(plain, include_extras=True).get(step, Any)
         else:
             hint = Any
-    return owner, hint
+    return hint
 
 
 def _is_section(hint: Any) -> bool:
@@ -306,6 +298,6 @@ def _plain(hint: Any) -> Any:
     return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
 
 
-def _unknown(section: Any, name: str) -> str:
+def _unknown(section: Any) -> str:
     fields = sorted(set(getattr(_plain(section), "__struct_fields__", ())) - {"path"})
     return f"unknown key (known: {', '.join(fields)})"

@@ -26,6 +26,7 @@ class Analyzer:
 
     def __init__(self, checks: Sequence[Check], policy: Policy) -> None:
         self.checks = in_order(checks)  # raises CheckOrderError on a missing requirement or a cycle
+        self._learners = tuple(check for check in self.checks if hasattr(check, "learn"))
         self.policy = policy
 
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
@@ -78,12 +79,9 @@ class Analyzer:
         outbound = local_submission(message) is not None
         if not outbound and (verdict.action is not Action.ACCEPT or verdict.intended_action is not None):
             return
-        for check in self.checks:
-            learn = getattr(check, "learn", None)
-            if learn is None:
-                continue
+        for check in self._learners:
             try:
-                learn(message, outbound=outbound)
+                check.learn(message, outbound=outbound)
             except Exception:
                 log.exception("check %s could not learn from this message", check.name)
 

@@ -39,25 +39,15 @@ def about(queue_id: str | None) -> Iterator[None]:
 
 
 class QueueIdFilter(logging.Filter):
-    """Puts the current queue id on each record as ``record.queue_id``."""
+    """Puts the current queue id on each record: ``record.queue_id`` for JSON, and
+    ``record.queue_field`` (``queue_id=… `` or nothing) for the text format."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "queue_id"):
-            record.queue_id = QUEUE_ID.get()
+        queue_id = getattr(record, "queue_id", None) or QUEUE_ID.get()
+        record.queue_id = queue_id
+        own = queue_id and record.name not in _OWN_QUEUE_ID
+        record.queue_field = f"{kv('queue_id', queue_id)} " if own else ""
         return True
-
-
-class TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        queue_id = getattr(record, "queue_id", None)
-        if queue_id and record.name not in _OWN_QUEUE_ID:
-            head = f"{record.levelname} {record.name}: "
-            at = text.find(head)
-            if at >= 0:
-                cut = at + len(head)
-                text = f"{text[:cut]}{kv('queue_id', queue_id)} {text[cut:]}"
-        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,7 +77,7 @@ def setup(level: str = "info", format: str = "text", target: str = "stderr") -> 
     if format == "json":
         handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter())
     else:
-        handler.setFormatter(TextFormatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(queue_field)s%(message)s"))
     handler.addFilter(QueueIdFilter())
     root = logging.getLogger()
     while _HANDLERS:  # ours from an earlier setup: replaced once the new one exists, never doubled

@@ -82,15 +82,25 @@ def _ips(v: tuple[str, ...]) -> str | None:
 DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:xn--[a-z0-9-]+|[a-z]{2,63})")
 
 
+def _is_domain(v: str) -> bool:
+    return DOMAIN.fullmatch(v.lower().rstrip(".")) is not None
+
+
 def _domains(v: tuple[str, ...]) -> str | None:
-    for item in v:
-        if not DOMAIN.fullmatch(item.lower().rstrip(".")):
-            return f"{item!r} is not a domain name"
-    return None
+    return next((f"{item!r} is not a domain name" for item in v if not _is_domain(item)), None)
 
 
 def _zone(v: str) -> str | None:
-    return None if DOMAIN.fullmatch(v.lower().rstrip(".")) else f"{v!r} is not a DNS zone name"
+    return None if _is_domain(v) else f"{v!r} is not a DNS zone name"
+
+
+def short_name(name: str, zone: str) -> str:
+    """A DNS list's or age zone's name in signals: the one given, else the zone's first label."""
+    return name or zone.lower().rstrip(".").split(".")[0]
+
+
+def first_repeated(names: list[str]) -> str | None:
+    return next((name for index, name in enumerate(names) if name in names[:index]), None)
 
 
 def url(v: str) -> str | None:

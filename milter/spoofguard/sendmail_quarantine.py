@@ -54,7 +54,7 @@ class SendmailQuarantine:
         return sorted(held, key=lambda h: h.arrival)
 
     def show(self, queue_id: str) -> str:
-        hf = self._find(queue_id, "hf")
+        hf = self._find(queue_id)
         head = self._headers(hf.read_bytes())
         try:
             body = (hf.parent / f"df{queue_id}").read_bytes()
@@ -67,7 +67,7 @@ class SendmailQuarantine:
     def release(self, queue_ids: Iterable[str]) -> list[str]:
         done = []
         for queue_id in queue_ids:
-            self._find(queue_id, "hf")
+            self._find(queue_id)
             self._run("-qQ", "-Q", f"-qI{queue_id}")  # no reason: unquarantine
             self._run(f"-qI{queue_id}")  # and deliver it now
             done.append(queue_id)
@@ -76,7 +76,7 @@ class SendmailQuarantine:
     def delete(self, queue_ids: Iterable[str]) -> list[str]:
         done = []
         for queue_id in queue_ids:
-            hf = self._find(queue_id, "hf")
+            hf = self._find(queue_id)
             with hf.open("rb") as handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,11 +94,12 @@ class SendmailQuarantine:
         dirs = [self.queue_dir, *(d for d in self.queue_dir.glob("*") if d.is_dir())]
         return [p for d in dirs for p in d.glob("hf*") if p.is_file()]
 
-    def _find(self, queue_id: str, kind: str) -> Path:
+    def _find(self, queue_id: str) -> Path:
+        """The quarantined envelope (hf file) of ``queue_id``."""
         if not _QUEUE_ID.fullmatch(queue_id):
             raise QuarantineError(f"{queue_id!r} is not a Sendmail queue id")
         for path in self._hf_files():
-            if path.name == f"{kind}{queue_id}":
+            if path.name == f"hf{queue_id}":
                 return path
         raise QuarantineError(f"{queue_id}: no quarantined message with this id")
 

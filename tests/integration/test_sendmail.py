@@ -75,7 +75,8 @@ def test_forged_marks_are_removed(sendmail: SendmailInstance) -> None:
     delivered = parsed(sendmail.wait_for_mail("erin", 1)[0])
     [score] = delivered.get_all("X-Spoofguard-Score")
     assert "trust me" not in score
-    assert "action=accept" != delivered["X-Spoofguard-Report"]
+    assert len(delivered.get_all("X-Spoofguard-Report") or []) <= 1
+    assert first_contact_notice_only(delivered["X-Spoofguard-Report"])  # ours, not the forged "action=accept"
     results = [str(v) for v in delivered.get_all("Authentication-Results") or []]
     assert all("bank.test" not in v for v in results)
     ours = [" ".join(v.split()) for v in results if v.startswith(AUTHSERV_ID)]

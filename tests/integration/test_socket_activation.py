@@ -40,9 +40,9 @@ def test_the_milter_serves_on_the_socket_systemd_passes(dns: LoopbackDNS, tmp_pa
             assert send_from(postfix, GOOD_IP, sent).accepted
             [delivered] = postfix.wait_for_mail("alice", 1)
         assert b"Subject: [SUSPICIOUS] Your vote" in delivered
-        text = (tmp_path / "milter.log").read_text()
-        assert wait_until(lambda: "listening on the socket systemd passed (fd:3)" in (tmp_path / "milter.log").read_text(), 5)
-        assert "never-used.sock" not in text.split("listening on the socket systemd passed")[1]
+        passed = "listening on the socket systemd passed (fd:3)"
+        assert wait_until(lambda: passed in (tmp_path / "milter.log").read_text(), 5)
+        assert "never-used.sock" not in (tmp_path / "milter.log").read_text().split(passed)[1]
     finally:
         terminate(activator, 10)
         log.close()

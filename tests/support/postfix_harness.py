@@ -167,7 +167,76 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> bool:
         time.sleep(0.05)
 
 
-class PostfixInstance:
+class SmtpEndpoint:
+    """The SMTP side of a test MTA listening on loopback port ``_port``."""
+
+    _port: int
+
+    def connect(self, *, helo: str = "client.example.net", timeout: float = 90.0) -> smtplib.SMTP:
+        """Open an SMTP session (greeting checked, no EHLO yet) for several ``send`` calls."""
+        conn = smtplib.SMTP(local_hostname=helo, timeout=timeout)
+        code, reply = conn.connect("127.0.0.1", self._port)
+        if code != 220:
+            conn.close()
+            raise smtplib.SMTPConnectError(code, reply)
+        return conn
+
+    def send(
+        self,
+        message: bytes | email.message.EmailMessage | str,
+        *,
+        mail_from: str,
+        rcpts: list[str],
+        helo: str = "client.example.net",
+        connection: smtplib.SMTP | None = None,
+    ) -> SendResult:
+        """Run one SMTP transaction; SMTP-level refusals become a ``SendResult``."""
+        if not rcpts:
+            raise ValueError("send() needs at least one recipient")
+        data = _message_bytes(message)
+        try:
+            conn = connection if connection is not None else self.connect(helo=helo)
+        except smtplib.SMTPConnectError as exc:
+            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
+        try:
+            return self._transaction(conn, data, mail_from, rcpts)
+        except smtplib.SMTPHeloError as exc:
+            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
+        except smtplib.SMTPServerDisconnected as exc:
+            return SendResult(False, 421, f"server disconnected: {exc}")
+        finally:
+            if connection is None:
+                try:
+                    conn.quit()
+                except (smtplib.SMTPException, OSError):
+                    conn.close()
+
+    @staticmethod
+    def _transaction(
+        conn: smtplib.SMTP, data: bytes, mail_from: str, rcpts: list[str]
+    ) -> SendResult:
+        conn.ehlo_or_helo_if_needed()
+        code, reply = conn.mail(mail_from)
+        if code != 250:
+            _reset(conn)
+            return SendResult(False, code, _text(reply))
+        refused: dict[str, tuple[int, str]] = {}
+        for rcpt in rcpts:
+            code, reply = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, _text(reply))
+        if len(refused) == len(rcpts):
+            _reset(conn)
+            return SendResult(False, code, _text(reply), refused)
+        try:
+            code, reply = conn.data(data)
+        except smtplib.SMTPDataError as exc:
+            return SendResult(False, exc.smtp_code, _text(exc.smtp_error), refused)
+        return SendResult(code == 250, code, _text(reply), refused)
+
+
+
+class PostfixInstance(SmtpEndpoint):
     """One private Postfix instance, usable as a context manager."""
 
     def __init__(
@@ -461,70 +530,6 @@ class PostfixInstance:
             *(f"{key}={value}" for key, value in settings.items()),
         )
         self.reload()
-
-    # -- SMTP -------------------------------------------------------------------
-
-    def connect(self, *, helo: str = "client.example.net", timeout: float = 90.0) -> smtplib.SMTP:
-        """Open an SMTP session (greeting checked, no EHLO yet) for several ``send`` calls."""
-        conn = smtplib.SMTP(local_hostname=helo, timeout=timeout)
-        code, reply = conn.connect("127.0.0.1", self._port)
-        if code != 220:
-            conn.close()
-            raise smtplib.SMTPConnectError(code, reply)
-        return conn
-
-    def send(
-        self,
-        message: bytes | email.message.EmailMessage | str,
-        *,
-        mail_from: str,
-        rcpts: list[str],
-        helo: str = "client.example.net",
-        connection: smtplib.SMTP | None = None,
-    ) -> SendResult:
-        """Run one SMTP transaction; SMTP-level refusals become a ``SendResult``."""
-        if not rcpts:
-            raise ValueError("send() needs at least one recipient")
-        data = _message_bytes(message)
-        try:
-            conn = connection if connection is not None else self.connect(helo=helo)
-        except smtplib.SMTPConnectError as exc:
-            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
-        try:
-            return self._transaction(conn, data, mail_from, rcpts)
-        except smtplib.SMTPHeloError as exc:
-            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
-        except smtplib.SMTPServerDisconnected as exc:
-            return SendResult(False, 421, f"server disconnected: {exc}")
-        finally:
-            if connection is None:
-                try:
-                    conn.quit()
-                except (smtplib.SMTPException, OSError):
-                    conn.close()
-
-    @staticmethod
-    def _transaction(
-        conn: smtplib.SMTP, data: bytes, mail_from: str, rcpts: list[str]
-    ) -> SendResult:
-        conn.ehlo_or_helo_if_needed()
-        code, reply = conn.mail(mail_from)
-        if code != 250:
-            _reset(conn)
-            return SendResult(False, code, _text(reply))
-        refused: dict[str, tuple[int, str]] = {}
-        for rcpt in rcpts:
-            code, reply = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                refused[rcpt] = (code, _text(reply))
-        if len(refused) == len(rcpts):
-            _reset(conn)
-            return SendResult(False, code, _text(reply), refused)
-        try:
-            code, reply = conn.data(data)
-        except smtplib.SMTPDataError as exc:
-            return SendResult(False, exc.smtp_code, _text(exc.smtp_error), refused)
-        return SendResult(code == 250, code, _text(reply), refused)
 
     # -- delivered mail --------------------------------------------------------
 

@@ -10,7 +10,6 @@ that writes a Maildir per recipient for the tests to read.
 
 from __future__ import annotations
 
-import email.message
 import os
 import shutil
 import signal
@@ -23,13 +22,7 @@ from types import TracebackType
 from typing import Self
 
 from tests.support.dns_server import wait_until
-from tests.support.postfix_harness import (
-    PostfixInstance,
-    SendResult,
-    _message_bytes,
-    _text,
-    free_port,
-)
+from tests.support.postfix_harness import SmtpEndpoint, free_port
 
 ROOT = Path(os.environ.get("SPOOFGUARD_SENDMAIL_ROOT", Path(__file__).resolve().parents[2] / ".cache" / "sendmail" / "root"))
 SENDMAIL = ROOT / "usr" / "libexec" / "sendmail" / "sendmail"
@@ -92,12 +85,12 @@ def available() -> bool:
     return SENDMAIL.is_file() and CF_DIR.is_dir() and all(shutil.which(t) for t in ("m4", "unshare"))
 
 
-class SendmailInstance:
+class SendmailInstance(SmtpEndpoint):
     """One Sendmail daemon in a temporary directory, milter ``milter`` in front of it."""
 
     def __init__(self, milter: str) -> None:
         self.milter = milter  # "inet:PORT@127.0.0.1"
-        self.port = free_port()
+        self._port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="spoofguard-sendmail-"))
         self.cf = self.dir / "sendmail.cf"
         self.maildir_root = self.dir / "maildir"
@@ -132,7 +125,7 @@ class SendmailInstance:
         (self.dir / "aliases").write_text("postmaster: root\nMAILER-DAEMON: postmaster\n")
         (self.dir / "helpfile").write_text("")
         (self.dir / "statistics").write_text("")
-        mc = MC.format(cf=CF_DIR, dir=self.dir, domain=LOCAL_DOMAIN, port=self.port, milter=self.milter)
+        mc = MC.format(cf=CF_DIR, dir=self.dir, domain=LOCAL_DOMAIN, port=self._port, milter=self.milter)
         (self.dir / "sendmail.mc").write_text(mc)
         built = subprocess.run(["m4", f"-D_CF_DIR_={CF_DIR}/", str(self.dir / "sendmail.mc")],
                                capture_output=True, text=True, check=False)
@@ -164,12 +157,12 @@ class SendmailInstance:
                 out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
                 raise SendmailError(f"sendmail exited with {self.proc.returncode}:\n{out}")
             try:
-                with smtplib.SMTP("127.0.0.1", self.port, timeout=2) as probe:
+                with smtplib.SMTP("127.0.0.1", self._port, timeout=2) as probe:
                     probe.noop()
                 return
             except (OSError, smtplib.SMTPException):
                 time.sleep(0.1)
-        raise SendmailError(f"sendmail did not answer on port {self.port}")
+        raise SendmailError(f"sendmail did not answer on port {self._port}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -180,34 +173,6 @@ class SendmailInstance:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
-
-    # -- SMTP ------------------------------------------------------------------------------
-
-    def connect(self, *, helo: str = "client.example.net", timeout: float = 90.0) -> smtplib.SMTP:
-        conn = smtplib.SMTP(local_hostname=helo, timeout=timeout)
-        code, reply = conn.connect("127.0.0.1", self.port)
-        if code != 220:
-            conn.close()
-            raise smtplib.SMTPConnectError(code, reply)
-        return conn
-
-    def send(self, message: bytes | str | email.message.EmailMessage, *, mail_from: str, rcpts: list[str]) -> SendResult:
-        data = _message_bytes(message)
-        try:
-            conn = self.connect()
-        except smtplib.SMTPConnectError as exc:
-            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
-        try:
-            return PostfixInstance._transaction(conn, data, mail_from, rcpts)
-        except smtplib.SMTPServerDisconnected as exc:
-            return SendResult(False, 421, f"server disconnected: {exc}")
-        except smtplib.SMTPResponseException as exc:
-            return SendResult(False, exc.smtp_code, _text(exc.smtp_error))
-        finally:
-            try:
-                conn.quit()
-            except (smtplib.SMTPException, OSError):
-                conn.close()
 
     # -- what happened ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..received import IPNetwork
 from ..sections import Section
@@ -18,7 +18,12 @@ from . import Check
 if TYPE_CHECKING:
     from ..config import Settings
     from ..lookups.dns import Resolver
-    from ..lookups.store import GuardedStore, KeyValueStore
+    from ..lookups.store import GuardedStore
+
+
+class StoreOpener(Protocol):
+    def __call__(self, name: str = "cache", max_entries: int | None = None) -> GuardedStore | None:
+        """The lookup cache, or (``name``) another store on its backend, kept apart."""
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,7 @@ class CheckContext:
     settings: Settings  # paths, and the general sections ([network], [analysis], …)
     dns: Resolver | None  # None: offline
     trusted_networks: tuple[IPNetwork, ...]
-    store: Callable[[], KeyValueStore | None]  # the shared lookup cache, opened on first use
-    # another store on the cache's backend, kept apart: (name, size bound) -> store
-    named_store: Callable[[str, int], GuardedStore | None]
+    store: StoreOpener  # opened on first use, shared across reloads
 
     @property
     def lookup_timeout(self) -> float:

@@ -34,6 +34,8 @@ from ...sections import (
     Section,
     Zone,
     between,
+    first_repeated,
+    short_name,
     url,
 )
 from ...verdict import Signal, SignalKind
@@ -79,8 +81,7 @@ class AgeZoneSection(Section, frozen=True):
     unit: Literal["hours", "days"] = "hours"
 
     def age_zone(self) -> AgeZone:
-        zone = self.zone.lower().rstrip(".")
-        return AgeZone(self.name or zone.split(".")[0], zone, self.prefix, self.unit)
+        return AgeZone(short_name(self.name, self.zone), self.zone.lower().rstrip("."), self.prefix, self.unit)
 
 
 class DomainAgeSection(Section, frozen=True):
@@ -114,10 +115,9 @@ class DomainAgeSection(Section, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        names = [zone.age_zone().name for zone in self.zone]
-        for index, name in enumerate(names):
-            if name in names[:index]:
-                raise ValueError(f"zone: two zones are named {name!r}")
+        repeated = first_repeated([short_name(zone.name, zone.zone) for zone in self.zone])
+        if repeated:
+            raise ValueError(f"zone: two zones are named {repeated!r}")
 
     @property
     def grades(self) -> tuple[AgeGrade, ...]:

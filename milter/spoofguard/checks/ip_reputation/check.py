@@ -31,7 +31,7 @@ from ...lookups.dnsbl import (
 from ...lookups.ratelimit import RateLimitedLog
 from ...message import Message
 from ...received import IPAddress, IPNetwork, networks, parse_ip, relay_ip
-from ...sections import Networks, Section, Zone
+from ...sections import Networks, Section, Zone, first_repeated, short_name
 from ...verdict import Signal, SignalKind
 from .. import Facts, Findings, Stage
 from ..registry import CheckContext, CheckPlugin
@@ -47,7 +47,6 @@ _NEVER_LOOKED_UP = tuple(
     )
 )
 MAX_PTR_NAMES = 3  # as SpamAssassin and Postfix do: a PTR set larger than this is abuse
-
 
 
 class DnsListSection(Section, frozen=True):
@@ -73,9 +72,8 @@ class DnsListSection(Section, frozen=True):
                 raise ValueError(f"weights: {meaning!r} is not a meaning listed in codes")
 
     def dns_list(self) -> DnsList:
-        zone = self.zone.lower().rstrip(".")
-        return DnsList(self.name or zone.split(".")[0], zone, self.weight, parse_codes(self.codes, self.bitmask),
-                       dict(self.weights), self.bitmask, self.allowlist, self.ipv6)
+        return DnsList(short_name(self.name, self.zone), self.zone.lower().rstrip("."), self.weight,
+                       parse_codes(self.codes, self.bitmask), dict(self.weights), self.bitmask, self.allowlist, self.ipv6)
 
 
 def _as_number(label: str) -> int | None:
@@ -102,10 +100,9 @@ class IpReputationSection(Section, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        names = [lst.dns_list().name for lst in self.dnsbl]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"dnsbl: two lists are named {name!r}; set name")
+        repeated = first_repeated([short_name(lst.name, lst.zone) for lst in self.dnsbl])
+        if repeated:
+            raise ValueError(f"dnsbl: two lists are named {repeated!r}; set name")
         for label in self.asn_weights:
             if _as_number(label) is None:
                 raise ValueError(f"asn_weights: {label!r} must be an AS number such as AS64500")

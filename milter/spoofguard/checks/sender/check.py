@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from ...domains import domain_of
@@ -73,10 +73,13 @@ class SenderCheck:
             return []
         return [(rcpt.lower(), sender) for rcpt in rcpts]
 
+    def _lookup(self, rcpt: str, sender: str) -> tuple[str, Callable[[], bool | None]]:
+        return f"sender.known:{rcpt}\n{sender}", functools.partial(self.memory.known, rcpt, sender)
+
     def prefetch(self, stage: Stage, message: Message, lookups: LookupSession) -> None:
         if stage is Stage.HEADERS:
             for rcpt, sender in self._pairs(message):
-                lookups.start(f"sender.known:{rcpt}\n{sender}", functools.partial(self.memory.known, rcpt, sender))
+                lookups.start(*self._lookup(rcpt, sender))
 
     def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         pairs = self._pairs(message)
@@ -84,7 +87,7 @@ class SenderCheck:
             return Findings()
         answers = []
         for rcpt, sender in pairs:
-            got = lookups.result(f"sender.known:{rcpt}\n{sender}", functools.partial(self.memory.known, rcpt, sender))
+            got = lookups.result(*self._lookup(rcpt, sender))
             answers.append(got.value if got.ok else None)
         if any(answers):
             return Findings()  # someone here has had mail from this sender
@@ -115,7 +118,7 @@ def build(section: SenderSection, context: CheckContext) -> SenderCheck:
     host's users have received says nothing about a stored message."""
     settings = context.settings
     if context.dns is None:
-        return SenderCheck(section, KnownSenders(None, b"", 0))
+        return SenderCheck(section, KnownSenders.off())
     secret_path = settings.resolve(section.secret_file) if section.secret_file else \
         settings.resolve(settings.state.dir) / "known-senders.key"
     try:
@@ -124,8 +127,8 @@ def build(section: SenderSection, context: CheckContext) -> SenderCheck:
         if section.secret_file:  # named by the admin: a mistake to report
             raise ConfigError(settings.path, "checks.sender.secret_file", str(exc)) from None
         log.warning("first contact is off: cannot read or create %s (%s)", secret_path, exc)
-        return SenderCheck(section, KnownSenders(None, b"", 0))
-    store = context.named_store("known-senders", section.max_pairs)
+        return SenderCheck(section, KnownSenders.off())
+    store = context.store("known-senders", section.max_pairs)
     return SenderCheck(section, KnownSenders(store, secret, section.remember_days * 86400))
 
 

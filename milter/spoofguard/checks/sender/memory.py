@@ -48,6 +48,11 @@ class KnownSenders:
         self.secret = secret
         self.ttl = ttl_seconds
 
+    @classmethod
+    def off(cls) -> KnownSenders:
+        """No memory: nothing is known, nothing is claimed."""
+        return cls(None, b"", 0)
+
     def key(self, recipient: str, sender: str) -> str:
         pair = f"{recipient.lower()}\n{sender.lower()}".encode("utf-8", "surrogateescape")
         return "known:" + hmac.new(self.secret, pair, hashlib.sha256).hexdigest()
