@@ -613,6 +613,8 @@ def run_session(target: tuple[int, Any], mail: Mail, queue_id: str, timeout: flo
             except Exception as exc:
                 outcome = session.outcome
                 outcome.error = error_kind(exc)
+                if outcome.error == "closed" and outcome.negotiated is None:
+                    outcome.error = "unanswered"  # connected, then dropped before the milter said a word
     except OSError as exc:
         outcome = Outcome(error=error_kind(exc))
     outcome.session_ms = elapsed_ms(started)

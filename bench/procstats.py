@@ -47,3 +47,20 @@ def peak_rss_mb(pids: Iterable[int]) -> float:
             if line.startswith("VmHWM:"):
                 total_kb += int(line.split()[1])
     return total_kb / 1024
+
+
+def resident_mb(pid: int) -> dict[str, float]:
+    """What one process holds now, in MB (/proc/PID/smaps_rollup): ``rss`` counts pages
+    it shares with other processes in full, ``pss`` a fair share of them, ``uss`` only its
+    own. For workers forked from one supervisor, ``pss`` is what each really costs."""
+    found = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+    for line in (_read(pid, "smaps_rollup") or "").splitlines():
+        name, _, rest = line.partition(":")
+        value = int(rest.split()[0]) / 1024 if rest.strip() else 0.0
+        if name == "Rss":
+            found["rss"] = value
+        elif name == "Pss":
+            found["pss"] = value
+        elif name in ("Private_Clean", "Private_Dirty"):
+            found["uss"] += value
+    return found

@@ -13,6 +13,9 @@ C. rspamd 3.x as a self-scanning milter proxy, network modules off (bench/rspamd
 D. spoofguard, cold: fresh state dir and cache, every DNS answer 20 ms late and served
    with TTL 0 so the cache can never reuse it (the generator's pools are 20 client IPs
    and 14 domains: with normal TTLs "cold" would be warm after a second).
+E. spoofguard, warm, on every core: ``milter.workers`` 1 and then 2, nothing pinned
+   (server and generator share the machine's cores), at concurrency 8: what the second
+   worker adds.
 
 Per run: messages/s and EOM latency from the generator; CPU time (utime+stime of every
 thread of the server and its child processes) and peak RSS (VmHWM) from /proc. Writes
@@ -25,6 +28,7 @@ bench/results/latest.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -47,7 +51,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "milter"), str(BENCH), str(BENCH / "rspamd")]
 
 import milter_load  # noqa: E402
-from procstats import cpu_seconds, peak_rss_mb, process_tree  # noqa: E402
+from procstats import cpu_seconds, peak_rss_mb, process_tree, resident_mb  # noqa: E402
 from run import RspamdTarget, rspamd_version  # noqa: E402  (bench/rspamd/run.py)
 from tests.support.dns_server import LoopbackDNS  # noqa: E402
 from tests.support.milter_process import free_port, loopback_config, toml_text  # noqa: E402
@@ -68,6 +72,9 @@ SPOOFGUARD = ROOT / ".venv" / "bin" / "spoofguard"
 RESULTS = BENCH / "results" / "latest.md"
 TARGET_NAMES = {"warm": "spoofguard (warm)", "noop": "no-op milter (ceiling)", "rspamd": "rspamd",
                 "cold": "spoofguard (cold, DNS +20 ms)"}
+ALL_CPUS = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+WORKER_LEVELS = (1, 2)  # milter.workers in the unpinned runs
+WORKERS_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Run:
 class Results:
     runs: list[Run] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    idle: dict[int, list[tuple[str, dict[str, float]]]] = field(default_factory=dict)  # workers -> processes
 
     def pick(self, target: str, concurrency: int) -> list[Run]:
         return [r for r in self.runs if r.target == target and r.concurrency == concurrency]
@@ -138,15 +146,16 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout:
 
 
 class ProcessTarget:
-    """A milter started as one command, pinned to the server CPU, output to a log file."""
+    """A milter started as one command, pinned to the server CPU (or ``cpus``), output to
+    a log file."""
 
-    def __init__(self, command: list[str], port: int, log: Path) -> None:
-        self.command, self.port, self.log = command, port, log
+    def __init__(self, command: list[str], port: int, log: Path, cpus: str = SERVER_CPU) -> None:
+        self.command, self.port, self.log, self.cpus = command, port, log, cpus
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ProcessTarget:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(pinned(SERVER_CPU, self.command), stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(pinned(self.cpus, self.command), stdout=out, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wait_listening(self.port, self.proc, self.log)
         return self
@@ -197,8 +206,9 @@ def populate_rdap(rdap: LoopbackRDAP, domains: list[str]) -> None:
         rdap.add_domain(domain, now - timedelta(days=5 if index == 0 else 2000 + 97 * index))
 
 
-def spoofguard_config(directory: Path, port: int, dns: LoopbackDNS, rdap: LoopbackRDAP) -> Path:
-    """The packaged default config, with only the network endpoints and paths changed."""
+def spoofguard_config(directory: Path, port: int, dns: LoopbackDNS, rdap: LoopbackRDAP, workers: int = 1) -> Path:
+    """The packaged default config, with only the network endpoints, paths and the number
+    of workers changed."""
     directory.mkdir(parents=True, exist_ok=True)
     with (ROOT / "config" / "spoofguard.toml").open("rb") as handle:
         data: dict[str, Any] = tomllib.load(handle)
@@ -206,7 +216,7 @@ def spoofguard_config(directory: Path, port: int, dns: LoopbackDNS, rdap: Loopba
     bootstrap.write_text(json.dumps(rdap.bootstrap_for(["example"])))
     overrides = loopback_config(dns.port, directory, checks={"domain_age": {"rdap_bootstrap": str(bootstrap)}},
                                 cache={"path": str(directory / "cache.sqlite")},
-                                milter={"socket": f"inet:{port}@127.0.0.1"})
+                                milter={"socket": f"inet:{port}@127.0.0.1", "workers": workers})
     for section, values in overrides.items():
         merge(data.setdefault(section, {}), values)
     path = directory / "spoofguard.toml"
@@ -225,8 +235,9 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
 # -- running the generator --------------------------------------------------------------
 
 
-def generate_load(port: int, concurrency: int, duration: float, warmup: float) -> dict[str, Any]:
-    command = pinned(LOAD_CPU, [sys.executable, str(BENCH / "milter_load.py"), "--target",
+def generate_load(port: int, concurrency: int, duration: float, warmup: float,
+                  cpus: str = LOAD_CPU) -> dict[str, Any]:
+    command = pinned(cpus, [sys.executable, str(BENCH / "milter_load.py"), "--target",
                                 f"inet:{port}@127.0.0.1", "--concurrency", str(concurrency),
                                 "--duration", str(duration), "--warmup", str(warmup), "--json",
                                 "--count", str(GENERATOR_COUNT), "--seed", str(GENERATOR_SEED)])
@@ -236,9 +247,9 @@ def generate_load(port: int, concurrency: int, duration: float, warmup: float) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, target: Target, concurrency: int, timing: Timing) -> Run:
+def measure(name: str, target: Target, concurrency: int, timing: Timing, load_cpus: str = LOAD_CPU) -> Run:
     before = cpu_seconds(target.pids())
-    result = generate_load(target.port, concurrency, timing.duration, timing.warmup)
+    result = generate_load(target.port, concurrency, timing.duration, timing.warmup, load_cpus)
     pids = target.pids()
     run = Run(name, concurrency, result, cpu_seconds(pids) - before, peak_rss_mb(pids))
     print(f"  {name:<7} c={concurrency:<3} {result['msgs_per_s']} msg/s, eom p50 {result['eom_p50_ms']} ms, "
@@ -247,13 +258,17 @@ def measure(name: str, target: Target, concurrency: int, timing: Timing) -> Run:
     return run
 
 
-def session(name: str, target: Target, levels: tuple[int, ...], timing: Timing, prime: bool) -> list[Run]:
+def session(name: str, target: Target, levels: tuple[int, ...], timing: Timing, prime: bool,
+            load_cpus: str = LOAD_CPU, before: Callable[[Target], object] | None = None) -> list[Run]:
     """Start the target, prime it (unmeasured), measure each concurrency, stop it."""
     target.start()
     try:
+        if before is not None:
+            generate_load(target.port, 1, 2.0, 0, load_cpus)
+            before(target)
         if prime:
-            generate_load(target.port, 8, timing.prime, 0)
-        return [measure(name, target, c, timing) for c in levels]
+            generate_load(target.port, 8, timing.prime, 0, load_cpus)
+        return [measure(name, target, c, timing, load_cpus) for c in levels]
     finally:
         target.stop()
 
@@ -275,6 +290,20 @@ class Bench:
         port = free_port()
         config = spoofguard_config(self.work / "warm", port, self.dns, self.rdap)
         return ProcessTarget([str(SPOOFGUARD), "serve", "--config", str(config)], port, self.work / "warm" / "milter.log")
+
+    def workers_runs(self, results: Results) -> list[Run]:
+        """The warm pipeline with 1 and then 2 workers, neither server nor generator pinned;
+        each process's memory is read after one message, before the load."""
+        runs: list[Run] = []
+        for count in WORKER_LEVELS:
+            port = free_port()
+            directory = self.work / f"workers-{count}"
+            config = spoofguard_config(directory, port, self.dns, self.rdap, workers=count)
+            target = ProcessTarget([str(SPOOFGUARD), "serve", "--config", str(config)], port,
+                                   directory / "milter.log", cpus=ALL_CPUS)
+            runs += session(f"workers{count}", target, (WORKERS_CONCURRENCY,), self.timing, prime=True,
+                            load_cpus=ALL_CPUS, before=functools.partial(record_idle, results, count))
+        return runs
 
     def noop(self) -> Target:
         port = free_port()
@@ -309,6 +338,7 @@ class Bench:
             for name, make in plan:
                 results.runs += session(name, make(), CONCURRENCY, self.timing, prime=True)
             results.runs += self.cold_runs(round_no)
+            results.runs += self.workers_runs(results)
         return results
 
 
@@ -367,14 +397,21 @@ def targets_section(results: Results) -> list[str]:
     rate = {t: median_of(results.pick(t, 8), lambda r: r.result["msgs_per_s"]) for t in ("warm", "noop", "rspamd")}
     cold_p50 = median_of(results.pick("cold", COLD_CONCURRENCY), lambda r: r.result["eom_p50_ms"])
     warm, noop, rsp = rate["warm"], rate["noop"], rate["rspamd"]
+    one, two = (median_of(results.pick(f"workers{n}", WORKERS_CONCURRENCY), lambda r: r.result["msgs_per_s"])
+                for n in WORKER_LEVELS)
+    warm1_p50 = median_of(results.pick("warm", 1), lambda r: r.result["eom_p50_ms"])
     return [
         "## Targets", "",
         verdict_line("warm c=8 spoofguard ≥ 2× rspamd", None if not (warm and rsp) else warm >= 2 * rsp,
                      f"{fmt(warm)} vs {fmt(rsp)} msgs/s = {ratio(warm, rsp)}"),
         verdict_line("warm c=8 spoofguard ≥ 35% of ceiling", None if not (warm and noop) else warm >= 0.35 * noop,
                      f"{fmt(warm)} vs {fmt(noop)} msgs/s = {fmt(100 * warm / noop if warm and noop else None, 0)}%"),
+        verdict_line("warm c=1 EOM p50 ≤ 3 ms", None if warm1_p50 is None else warm1_p50 <= 3,
+                     f"p50 {fmt(warm1_p50, 2)} ms"),
         verdict_line("cold c=8 EOM p50 ≤ 40 ms", None if cold_p50 is None else cold_p50 <= 40,
                      f"p50 {fmt(cold_p50, 2)} ms"),
+        verdict_line("2 workers ≥ 1.8× 1 worker, unpinned", None if not (one and two) else two >= 1.8 * one,
+                     f"{fmt(two)} vs {fmt(one)} msgs/s = {ratio(two, one)}"),
         "",
     ]
 
@@ -395,6 +432,42 @@ def cold_line(results: Results) -> list[str]:
             "they would be).", ""]
 
 
+def record_idle(results: Results, workers: int, target: Target) -> None:
+    results.idle.setdefault(workers, idle_memory(target))
+
+
+def idle_memory(target: Target) -> list[tuple[str, dict[str, float]]]:
+    """Each server process's memory after the first messages: the supervisor first."""
+    pids = target.pids()
+    own = [pid for pid in pids if "spoofguard" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+           and "checks.content.pdf" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+    names = ["process"] if len(own) == 1 else ["supervisor"] + ["worker"] * (len(own) - 1)
+    return [(name, resident_mb(pid)) for name, pid in zip(names, own, strict=True)]
+
+
+def workers_section(results: Results) -> list[str]:
+    rows = {count: results.pick(f"workers{count}", WORKERS_CONCURRENCY) for count in WORKER_LEVELS}
+    if not all(rows.values()):
+        return []
+    lines = ["## Every core", "",
+             f"spoofguard (warm) at c={WORKERS_CONCURRENCY}, server and load generator unpinned on CPUs {ALL_CPUS}:", "",
+             "| milter.workers | msgs/s | EOM p50 ms | EOM p99 ms | CPU ms/msg | peak RSS MB (sum) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for count, runs in rows.items():
+        lines.append(f"| {count} | {fmt(median_of(runs, lambda r: r.result['msgs_per_s']))} "
+                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p50_ms']), 2)} "
+                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p99_ms']), 2)} "
+                     f"| {fmt(median_of(runs, lambda r: r.cpu_ms_per_msg), 2)} "
+                     f"| {fmt(median_of(runs, lambda r: r.rss_mb), 0)} |")
+    if results.idle:
+        lines += ["", "Memory after the first messages, per process (MB; RSS counts shared pages in full, PSS a "
+                      "fair share, USS only the process's own):", "",
+                  "| milter.workers | process | RSS | PSS | USS |", "|---:|---|---:|---:|---:|"]
+        for count, processes in sorted(results.idle.items()):
+            lines += [f"| {count} | {name} | {m['rss']:.0f} | {m['pss']:.0f} | {m['uss']:.0f} |" for name, m in processes]
+    return [*lines, ""]
+
+
 def report(results: Results, timing: Timing, started: float) -> str:
     lines = ["# Milter throughput: spoofguard, no-op milter, rspamd", "",
              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `bench/run_bench.py`"
@@ -405,7 +478,7 @@ def report(results: Results, timing: Timing, started: float) -> str:
     lines += ["## Warm cache", ""]
     for c in CONCURRENCY:
         lines += concurrency_table(results, c)
-    lines += cold_line(results) + targets_section(results)
+    lines += cold_line(results) + workers_section(results) + targets_section(results)
     lines += ["## How", "",
               "bench/milter_load.py plays Postfix (fresh connection per message, negotiation honoured), "
               "240 generated messages (2-50 KB: plain, HTML, attachments, newsletters, ~5% intimidation), "

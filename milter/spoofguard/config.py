@@ -62,6 +62,7 @@ class MilterSection(Section, frozen=True):
     socket: Annotated[str, Rule(_socket)] = "inet:8895@127.0.0.1"
     name: str = "spoofguard"
     timeout: PositiveInt = 600
+    workers: Annotated[int, between(0, 256)] = 0  # processes on the one socket; 0: one per usable core
 
 
 class AnalysisSection(Section, frozen=True):

@@ -53,6 +53,10 @@ class QueueIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """Every record one JSON object; a verdict record carries its fields, not a string."""
 
+    def __init__(self, with_pid: bool = False) -> None:
+        super().__init__()
+        self.with_pid = with_pid
+
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "verdict_fields", None)
         body = dict(fields) if fields is not None else {"message": record.getMessage()}
@@ -61,23 +65,29 @@ class JsonFormatter(logging.Formatter):
             body = {"queue_id": queue_id, **body}
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
-        return json.dumps({"level": record.levelname.lower(), "logger": record.name, **body}, ensure_ascii=True)
+        head: dict[str, object] = {"level": record.levelname.lower(), "logger": record.name}
+        if self.with_pid:
+            head["pid"] = record.process
+        return json.dumps({**head, **body}, ensure_ascii=True)
 
 
-def setup(level: str = "info", format: str = "text", target: str = "stderr") -> None:
+def setup(level: str = "info", format: str = "text", target: str = "stderr", *, with_pid: bool = False) -> None:
     """Log to stderr (journald adds time and unit) or syslog; idempotent so reloads can
-    call it."""
+    call it. ``with_pid``: several worker processes write to the one stream, so each line
+    names its process (syslog's tag always does)."""
     handler: logging.Handler
     if target == "syslog":
         handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_MAIL)
         prefix = "spoofguard[%(process)d]: "
+        with_pid = False
     else:
         handler = logging.StreamHandler(sys.stderr)
         prefix = ""
     if format == "json":
-        handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter())
+        handler.setFormatter(_PrefixedJson(prefix) if prefix else JsonFormatter(with_pid=with_pid))
     else:
-        handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(queue_field)s%(message)s"))
+        process = "[%(process)d]" if with_pid else ""
+        handler.setFormatter(logging.Formatter(prefix + f"%(levelname)s %(name)s{process}: %(queue_field)s%(message)s"))
     handler.addFilter(QueueIdFilter())
     root = logging.getLogger()
     while _HANDLERS:  # ours from an earlier setup: replaced once the new one exists, never doubled

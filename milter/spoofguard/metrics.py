@@ -16,34 +16,35 @@ Metric names (all prefixed ``spoofguard_``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
 
 from .verdict import SignalKind, Verdict
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class CacheStats:
-    """Counters read at scrape time from whatever caches the running config uses."""
-
-    def __init__(self, source: Callable[[], dict[str, float]]) -> None:
-        self._source = source
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        try:
-            values = self._source()
-        except Exception:  # a scrape must never fail because the runtime is mid-reload
-            values = {}
-        for name, value in sorted(values.items()):
-            yield CounterMetricFamily(f"spoofguard_{name}", f"spoofguard {name.replace('_', ' ')}", value=value)
+CACHE_COUNTERS = ("dns_cache_hits", "dns_cache_misses", "store_hits", "store_misses", "store_errors")
 
 
 class Metrics:
-    def __init__(self, cache_stats: Callable[[], dict[str, float]] | None = None) -> None:
+    """One process's metrics. With ``shared_dir`` (a worker under the supervisor) the
+    values go to prometheus_client's per-process files there, which the supervisor's
+    endpoint adds up; otherwise they live in memory and ``serve`` exposes them."""
+
+    def __init__(self, cache_stats: Callable[[], dict[str, float]] | None = None, *,
+                 shared_dir: str | None = None) -> None:
+        if shared_dir is not None:
+            # prometheus_client picks its value class at import, from the environment; a
+            # worker forked after that import switches explicitly (PROMETHEUS_MULTIPROC_DIR
+            # names the directory, set by the supervisor before forking).
+            values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         self.messages = Counter("spoofguard_messages", "Verdicts by action", ["action"], registry=self.registry)
         self.signals = Counter("spoofguard_signals", "Signals that moved a score", ["signal"], registry=self.registry)
@@ -53,10 +54,11 @@ class Metrics:
                                        buckets=_BUCKETS, registry=self.registry)
         self.message_seconds = Histogram("spoofguard_message_seconds", "Analysis time per message",
                                          buckets=_BUCKETS, registry=self.registry)
-        self.reloads = Counter("spoofguard_config_reloads", "Configuration reloads", ["result"], registry=self.registry)
-        if cache_stats is not None:
-            collector: Collector = CacheStats(cache_stats)
-            self.registry.register(collector)
+        self.reloads = _reload_counter(self.registry)
+        self._cache_source = cache_stats
+        self._caches = {name: Counter(f"spoofguard_{name}", f"spoofguard {name.replace('_', ' ')}",
+                                      registry=self.registry) for name in CACHE_COUNTERS}
+        self._cache_seen: dict[str, float] = {}
 
     def observe(self, verdict: Verdict) -> None:
         self.messages.labels(verdict.action.value).inc()
@@ -69,10 +71,51 @@ class Metrics:
                 self.signals.labels(signal.name).inc()
             elif signal.score:
                 self.signals.labels(signal.name).inc()
+        self._count_caches()
+
+    def _count_caches(self) -> None:
+        """The caches keep their own running totals; they are carried into counters after
+        each message (a scrape may lag one message), so they add up across workers. A
+        total that went down belongs to caches rebuilt by a reload: it counts afresh."""
+        if self._cache_source is None:
+            return
+        for name, total in self._cache_source().items():
+            counter = self._caches.get(name)
+            if counter is None:
+                continue
+            seen = self._cache_seen.get(name, 0.0)
+            step = total - seen if total >= seen else total
+            if step:
+                counter.inc(step)
+            self._cache_seen[name] = total
 
     def reloaded(self, ok: bool) -> None:
         self.reloads.labels("ok" if ok else "failed").inc()
 
     def serve(self, listen: str) -> None:
-        host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        serve_registry(self.registry, listen)
+
+
+class WorkerMetrics:
+    """The supervisor's endpoint: every worker's values from ``shared_dir`` added up, and
+    the reloads, which the supervisor does."""
+
+    def __init__(self, shared_dir: str) -> None:
+        self.registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
+        self.reloads = _reload_counter(self.registry)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "failed").inc()
+
+    def serve(self, listen: str) -> None:
+        serve_registry(self.registry, listen)
+
+
+def _reload_counter(registry: CollectorRegistry) -> Counter:
+    return Counter("spoofguard_config_reloads", "Configuration reloads", ["result"], registry=registry)
+
+
+def serve_registry(registry: CollectorRegistry, listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)

@@ -13,12 +13,13 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import Milter
 import milter as libmilter
 
-from . import config, logs
+from . import config, listeners, logs
 from .actions import Plan, Refuse, plan
 from .checks import Stage
 from .core import failure_verdict, judge
@@ -27,18 +28,75 @@ from .lookups import LookupSession
 from .message import Envelope, Message, strip_brackets
 from .metrics import Metrics
 from .runtime import Runtime, RuntimeHolder, build_runtime
+from .workers import Link, Supervisor, worker_count
 
 log = logging.getLogger(__name__)
 
 
 
+class OpenConnections:
+    """MTA connections in progress, counted from negotiation to close. A stopping process
+    ends libmilter's loop only when none is left (``Drain``): pymilter stops serving the
+    connections still open once the loop has ended."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+class Drain:
+    """When a stopping process may end libmilter's loop: once no MTA connection has been
+    open for a moment (an accepted connection becomes a milter object at negotiation, a
+    few milliseconds later), or when ``timeout`` runs out."""
+
+    SETTLE = 0.3  # seconds with no connection open
+
+    def __init__(self, connections: OpenConnections, timeout: float) -> None:
+        self.connections = connections
+        self.timeout = timeout
+        self.started: float | None = None
+        self.idle_since: float | None = None
+        self.left = 0
+
+    def done(self) -> bool:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if self.connections.count > 0:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        if self.idle_since is not None and now - self.idle_since >= self.SETTLE:
+            return True
+        if now - self.started >= self.timeout:
+            self.left = self.connections.count
+            return True
+        return False
+
+
 class SpoofguardMilter(Milter.Base):
-    """One instance per SMTP connection (libmilter calls it from that connection's thread)."""
+    """One instance per SMTP connection (libmilter calls it from that connection's thread;
+    pymilter makes it at negotiation, right after the accept)."""
 
     holder: ClassVar[RuntimeHolder]
     metrics: ClassVar[Metrics | None] = None
+    connections: ClassVar[OpenConnections] = OpenConnections()
 
     def __init__(self) -> None:
+        self.connections.opened()
+        self._open = True
         self.runtime: Runtime = self.holder.current
         self.connection = Envelope()
         self.session: LookupSession | None = None
@@ -106,8 +164,13 @@ class SpoofguardMilter(Milter.Base):
         return Milter.CONTINUE
 
     def close(self) -> int:
-        self._drop_message()
-        self.session = None
+        try:
+            self._drop_message()
+            self.session = None
+        finally:
+            if self._open:
+                self._open = False
+                self.connections.closed()
         return Milter.CONTINUE
 
     def _drop_message(self) -> None:
@@ -217,62 +280,58 @@ def inherited_socket() -> str | None:
     return "fd:3" if count >= 1 else None
 
 
-def _no_delay_when_listening(worker: threading.Thread, wait: float = 5.0) -> None:
-    """Turn Nagle's algorithm off on libmilter's TCP listener (accepted connections
-    inherit it). libmilter writes each header change as its own small packet; with Nagle
-    on, the MTA's delayed ACK holds the next one back for up to 40 ms per message."""
+def _tune_when_listening(connection: str, libmilter_thread: threading.Thread, wait: float = 5.0) -> None:
+    """libmilter opens its listener on its own thread: wait for it, then tune it."""
     deadline = time.monotonic() + wait
-    while worker.is_alive() and time.monotonic() < deadline:
-        if _set_no_delay_on_listeners():
+    while libmilter_thread.is_alive() and time.monotonic() < deadline:
+        if listeners.tune(connection):
             return
         time.sleep(0.01)
 
 
-def _set_no_delay_on_listeners() -> bool:
-    found = False
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            copy = os.dup(int(name))
-        except (OSError, ValueError):
-            continue
-        try:
-            probe = socket.socket(fileno=copy)
-        except OSError:  # not a socket
-            os.close(copy)
-            continue
-        with probe:
-            try:
-                if probe.type == socket.SOCK_STREAM and probe.family in (socket.AF_INET, socket.AF_INET6) \
-                        and probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                    probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    found = True
-            except OSError:
-                continue
-    return found
-
-
 def serve(config_path: str | None = None) -> int:
     """Run the milter in the foreground until SIGTERM; SIGHUP reloads the configuration.
-
-    libmilter turns SIGHUP into "stop" in its own signal thread. Running libmilter off the
-    main thread leaves SIGHUP and SIGTERM unblocked in the main thread, where the kernel
-    delivers them first, so Python's handlers see them: SIGHUP reloads, SIGTERM stops.
-    """
+    With more than one worker (``milter.workers``) a supervisor process holds the socket
+    and forks the workers (``workers.py``); with one, this process is the milter."""
     settings = config.load(config_path)
-    logs.setup(settings.log.level, settings.log.format, settings.log.target)
-    m = settings.milter
+    workers = worker_count(settings.milter.workers)
+    logs.setup(settings.log.level, settings.log.format, settings.log.target, with_pid=workers > 1)
     inherited = inherited_socket()
     if inherited:
         log.info("listening on the socket systemd passed (%s); milter.socket is not used", inherited)
     # Nothing the milter writes (cache, moved-aside files, the socket) is for other users,
     # whatever umask it was started with; a unix socket stays group-writable for the MTA,
     # which connects through group membership.
-    os.umask(0o007 if m.socket.startswith("unix:") else 0o027)
+    os.umask(0o007 if settings.milter.socket.startswith("unix:") else 0o027)
+    if workers > 1:
+        return Supervisor(settings, config_path, run_worker, inherited).run()
+    return run_milter(settings, config_path, inherited or settings.milter.socket)
+
+
+def run_worker(settings: config.Settings, connection: str, metrics_dir: str | None, link: Link) -> int:
+    """One worker under the supervisor: no reloads of its own, metrics to the shared files."""
+    return run_milter(settings, None, connection, metrics_dir=metrics_dir, worker=True,
+                      on_ready=link.ready, on_stop=link.off)
+
+
+def run_milter(settings: config.Settings, config_path: str | None, connection: str, *,
+               metrics_dir: str | None = None, worker: bool = False,
+               on_ready: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> int:
+    """libmilter on ``connection`` until SIGTERM.
+
+    libmilter turns SIGHUP into "stop" in its own signal thread. Running libmilter off the
+    main thread leaves SIGHUP and SIGTERM unblocked in the main thread, where the kernel
+    delivers them first, so Python's handlers see them: SIGHUP reloads, SIGTERM stops.
+    """
+    m = settings.milter
     holder = RuntimeHolder(build_runtime(settings), config_path)
     SpoofguardMilter.holder = holder
     Milter.factory = SpoofguardMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
-    if settings.metrics.listen:
+    if worker:
+        if metrics_dir is not None:
+            SpoofguardMilter.metrics = Metrics(cache_stats=lambda: cache_stats(holder.current), shared_dir=metrics_dir)
+    elif settings.metrics.listen:
         metrics = Metrics(cache_stats=lambda: cache_stats(holder.current))
         metrics.serve(settings.metrics.listen)
         SpoofguardMilter.metrics = metrics
@@ -282,7 +341,7 @@ def serve(config_path: str | None = None) -> int:
 
     def run() -> None:
         try:
-            Milter.runmilter(m.name, inherited or m.socket, m.timeout)
+            Milter.runmilter(m.name, connection, m.timeout)
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
 
@@ -291,8 +350,11 @@ def serve(config_path: str | None = None) -> int:
     def on_term(signum: int, frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
-            log.info("signal %d: stopping after the messages in progress", signum)
-            libmilter.stop()  # type: ignore[attr-defined]
+            listeners.stop_accepting(connection)
+            if on_stop is not None:
+                on_stop()
+            if not worker:  # the supervisor says it once for all of them
+                log.info("signal %d: stopping after the messages in progress", signum)
 
     def on_hup(signum: int, frame: object) -> None:
         ok = holder.reload()
@@ -301,20 +363,27 @@ def serve(config_path: str | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGHUP, on_hup)
-    worker = threading.Thread(target=run, name="libmilter")
-    worker.start()
-    if m.socket.startswith("inet"):
-        _no_delay_when_listening(worker)
-    log.info("spoofguard listening on %s (config %s)", inherited or m.socket, settings.path)
-    while worker.is_alive():
-        worker.join(0.5)
+    if not worker:
+        signal.signal(signal.SIGHUP, on_hup)
+    libmilter_thread = threading.Thread(target=run, name="libmilter")
+    libmilter_thread.start()
+    if not connection.startswith("unix:"):
+        _tune_when_listening(connection, libmilter_thread)
+    if on_ready is not None:
+        on_ready()
+    if not worker:
+        log.info("spoofguard listening on %s (config %s)", connection, settings.path)
+    drain = Drain(SpoofguardMilter.connections, m.timeout)
+    while libmilter_thread.is_alive():
+        libmilter_thread.join(0.2)
+        if stopping.is_set() and drain.done():
+            libmilter.stop()  # type: ignore[attr-defined]  # repeated: harmless
+    if drain.left:
+        log.warning("stopped with %d MTA connections still open after %d s", drain.left, m.timeout)
     holder.current.pool.shutdown()
     if failure:
         log.error("milter stopped: %s", failure[0])
         return 1
-    log.info("spoofguard stopped")
+    if not worker:
+        log.info("spoofguard stopped")
     return 0
-
-
-

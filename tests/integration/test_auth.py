@@ -140,6 +140,22 @@ def test_several_signatures_each_get_a_result(dns: LoopbackDNS, tmp_path: Path) 
     assert sorted((d.domain, d.result) for d in summary.dkim) == [("lists.test", "pass"), ("news.test", "pass")]
 
 
+def test_a_signature_without_a_key_is_a_permerror_beside_one_that_passes(dns: LoopbackDNS, tmp_path: Path) -> None:
+    """Keys are fetched before the message is read: the keyless signature is answered
+    from DNS alone, the other is still verified over the message."""
+    key_news, _ = rsa_key("news")
+    once = sign(message_bytes("News <news@news.test>"), "news.test", "sel", key_news)
+    twice = sign(once, "news.test", "gone", key_news)  # no gone._domainkey.news.test
+    verdict, seen = analyze(analyzer_for(dns, tmp_path), twice, mail_from="bounce@esp.test")
+    summary = seen.summary
+    assert summary is not None
+    got = {(d.selector, d.result): d.reason for d in summary.dkim}
+    assert set(got) == {("gone", "permerror"), ("sel", "pass")}
+    assert "missing public key: gone._domainkey.news.test" in got["gone", "permerror"]
+    assert summary.dmarc.result == "pass"
+
+
+
 def test_subdomain_policy_applies_to_subdomains(dns: LoopbackDNS, tmp_path: Path) -> None:
     verdict, _ = analyze(analyzer_for(dns, tmp_path), message_bytes("Alerts <alerts@mail.strict.test>"), mail_from="x@esp.test")
     assert "auth.dmarc_fail_reject" in names(verdict)  # sp=reject, though p=none

@@ -70,8 +70,13 @@ class WarningWatch:
             time.sleep(max(0.0, self.seen[-1][0] + INTERVAL - time.monotonic()))
 
     def gaps(self) -> list[float]:
-        times = [t for t, _ in self.seen]
-        return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        """Between warnings of the same process: each worker keeps its own interval, and
+        a line names its worker (``name[pid]:``)."""
+        by_process: dict[str, list[float]] = {}
+        for t, line in self.seen:
+            found = re.search(r"\[(\d+)\]:", line)
+            by_process.setdefault(found.group(1) if found else "", []).append(t)
+        return [later - earlier for times in by_process.values() for earlier, later in zip(times, times[1:], strict=False)]
 
 
 def deliver_checked(postfix: PostfixInstance, watch: WarningWatch) -> None:

@@ -26,6 +26,7 @@ from spoofguard.lookups.store import (
     GuardedStore,
     MemoryStore,
     SqliteStore,
+    StoreCorrupt,
     open_store,
 )
 from tests.support.dns_server import LoopbackDNS, wait_until
@@ -288,6 +289,40 @@ def test_sqlite_file_overwritten_with_garbage_is_moved_aside(
     assert path.read_bytes()[:16] == b"SQLite format 3\x00"
     assert store.get("k0") is None  # a fresh database, not the damaged one
     assert len(warnings_about(caplog, "corrupt")) >= 1
+
+
+def _open_and_use(path: Path) -> bytes | None:
+    store = SqliteStore(path, 1000)
+    store.put(f"pid-{os.getpid()}", b"1", 60)
+    return store.get(f"pid-{os.getpid()}")
+
+
+def test_workers_opening_a_new_file_at_once_all_get_the_database(tmp_path: Path) -> None:
+    """The workers of one milter start together and open the same new file: each one
+    waits its turn to set it up (WAL needs it exclusively) instead of giving up."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_no in range(10):
+        path = tmp_path / f"cache-{round_no}.sqlite"
+        with context.Pool(8) as pool:
+            assert pool.map(_open_and_use, [path] * 8) == [b"1"] * 8
+
+
+def test_two_workers_on_one_garbled_file_start_one_fresh_database(tmp_path: Path) -> None:
+    """Two worker processes' stores on one file, which is overwritten with garbage, and
+    both find it corrupt. The first to reopen moves it aside and starts afresh; the second,
+    reopening after it, uses that fresh database instead of moving it aside as well."""
+    path = tmp_path / "cache.sqlite"
+    first, second = SqliteStore(path, 1000), SqliteStore(path, 1000)
+    first.put("k", b"v", 60)
+    overwrite_with_garbage(path)
+    found = StoreCorrupt("the database file is no longer an SQLite database")
+    first = SqliteStore.reopen(first, found, path, 1000)
+    first.put("shared", b"1", 60)
+    second = SqliteStore.reopen(second, found, path, 1000)
+    assert second.get("shared") == b"1"  # both on the one new database
+    assert len(list(tmp_path.glob("cache.sqlite.corrupt-*"))) == 1
 
 
 def test_garbage_file_at_startup_is_moved_aside(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ class MilterProcess:
     def write_config(self, sections: dict[str, dict[str, Any]]) -> None:
         merged = {k: dict(v) for k, v in sections.items()}
         merged.setdefault("milter", {})["socket"] = f"inet:{self.port}@127.0.0.1"
+        merged["milter"].setdefault("workers", 2)  # the supervisor and two workers, whatever the cores
         merged.setdefault("state", {}).setdefault("dir", str(self.dir))
         checks = merged.setdefault("checks", {})
         checks["domain_age"] = {**offline_registries(self.dir), **checks.get("domain_age", {})}
@@ -156,6 +157,12 @@ class MilterProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def workers(self) -> list[int]:
+        """Pids of the worker processes under the supervisor (none with one worker)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def verdict_lines(self) -> list[str]:
         return [line for line in self.log().splitlines() if "spoofguard.verdict" in line]

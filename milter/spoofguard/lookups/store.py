@@ -98,6 +98,9 @@ class MemoryStore:
         self._entries.clear()
 
 
+_SETUP_WAIT = 5.0  # seconds opening a SQLite store may wait for another process's lock
+
+
 class SqliteStore:
     """One SQLite file, shared by the threads of this process and by later restarts.
 
@@ -146,15 +149,12 @@ class SqliteStore:
         else:
             os.fchmod(fd, 0o640)  # whatever the umask: lookups may name correspondents
             os.close(fd)
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                               check_same_thread=False)
+        # Setting up waits longer than a lookup may: the workers of one milter open the
+        # file at the same moment, and switching it to WAL takes it exclusively.
+        conn = sqlite3.connect(self.path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS cache "
-                         "(key TEXT PRIMARY KEY, value BLOB, expires REAL)")
-            conn.execute("CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires)")
-            (self._estimate,) = conn.execute("SELECT COUNT(*) FROM cache").fetchone()
+            self._set_up(conn)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         except BaseException:
             conn.close()
             raise
@@ -163,6 +163,22 @@ class SqliteStore:
         self._conn = conn
         self._next_check = time.monotonic() + self._check_interval
         self._next_purge = self._clock() + self._purge_interval
+
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + _SETUP_WAIT
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # may answer "locked" without waiting
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("CREATE TABLE IF NOT EXISTS cache "
+                             "(key TEXT PRIMARY KEY, value BLOB, expires REAL)")
+                conn.execute("CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires)")
+                (self._estimate,) = conn.execute("SELECT COUNT(*) FROM cache").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if (not _is_busy(exc) and "locked" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def get(self, key: str) -> bytes | None:
         with self._locked() as conn:
@@ -241,7 +257,9 @@ class SqliteStore:
         a freshly opened file (a corrupt one moved aside first)."""
         if _is_busy(error):
             return current
-        if _is_corrupt(error) and path.exists():
+        if _is_corrupt(error) and _same_file(path, getattr(current, "_identity", None)):
+            # Only the file this store found corrupt: another worker may have moved it
+            # aside already and started the fresh one that is there now.
             _move_aside(path)  # before closing, so the closing checkpoint lands in the copy
         current.close()  # before opening: its last checkpoint must not touch the new file's -wal
         return cls(path, max_entries)
@@ -467,12 +485,25 @@ def _looks_like_sqlite(path: Path) -> bool:
     return head == b"" or head == _SQLITE_MAGIC
 
 
-def _move_aside(path: Path) -> Path:
+def _move_aside(path: Path) -> Path | None:
+    """The corrupt file renamed beside itself; None when another process (a second
+    worker) moved it first."""
     target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-    os.replace(path, target)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return None
     _remove_sidecars(path)
     log.warning("cache database %s is corrupt; moved it to %s and starting afresh", path, target)
     return target
+
+
+def _same_file(path: Path, identity: tuple[int, int] | None) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return identity is None or (st.st_dev, st.st_ino) == identity
 
 
 def _remove_sidecars(path: Path) -> None:

@@ -99,3 +99,19 @@ def test_the_secret_is_made_once_private_and_kept(tmp_path: Path) -> None:
     assert len(first) == 32 and path.stat().st_mode & 0o077 == 0
     assert load_secret(path) == first
     assert KnownSenders(None, first, 1).key("a@x.test", "b@y.test") != KnownSenders(None, b"t" * 32, 1).key("a@x.test", "b@y.test")
+
+
+def test_workers_starting_together_all_read_one_whole_secret(tmp_path: Path) -> None:
+    """Several worker processes make the secret at the same moment: each gets the same
+    complete secret (none reads a file still being written), and no draft is left."""
+    import multiprocessing
+
+    path = tmp_path / "known-senders.key"
+    context = multiprocessing.get_context("fork")
+    for _round in range(5):
+        if path.exists():
+            path.unlink()
+        with context.Pool(6) as pool:
+            found = pool.map(load_secret, [path] * 24)
+        assert len(set(found)) == 1 and len(found[0]) == 32
+        assert [p.name for p in tmp_path.iterdir()] == ["known-senders.key"]

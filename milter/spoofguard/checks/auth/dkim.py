@@ -57,34 +57,59 @@ class _Reasons(logging.Logger):
 
 
 def verify_dkim(message: Message, dnsfunc: Callable[..., bytes | None], timeout: float) -> list[DkimResult]:
+    """A result per signature. Keys come first: a signature whose key is missing or cannot
+    be fetched now is answered without reading the message, and the message is parsed once
+    for all the signatures that remain (dkimpy parses it whole when a verifier is made)."""
     fields = message.header_all("DKIM-Signature")
     if not fields:
         return []
+    tags = [_tags_of(f.raw) for f in fields]
     if message.beyond_memory:
-        return [
-            DkimResult(t.domain, t.selector, "unverified", "body over analysis.body_in_memory was not hashed")
-            for t in map(_tags_of, (f.raw for f in fields))
-        ]
-    data = message.raw_bytes()
+        return [DkimResult(t.domain, t.selector, "unverified", "body over analysis.body_in_memory was not hashed")
+                for t in tags]
+    found = [_without_key(tag, dnsfunc, timeout) for tag in tags]
+    if all(result is not None for result in found):
+        return [result for result in found if result is not None]
+    verifier = dkim.DKIM(message.raw_bytes(), timeout=max(1, int(timeout)))
     results = []
-    for index, field in enumerate(fields):
-        tag = _tags_of(field.raw)
-        reasons = _Reasons()
-        verifier = dkim.DKIM(data, logger=reasons, timeout=max(1, int(timeout)))
-        try:
-            ok = verifier.verify(idx=index, dnsfunc=dnsfunc)
-            result = "pass" if ok else "fail"
-        except DnsTempError as exc:
-            result, reasons.messages = "temperror", [str(exc)]
-        except (dkim.KeyFormatError, dkim.MessageFormatError, dkim.ParameterError) as exc:
-            result, reasons.messages = "permerror", [str(exc)]  # unusable signature or key
-        except dkim.DKIMException as exc:
-            result, reasons.messages = "fail", [str(exc)]  # e.g. body hash mismatch
-        except Exception as exc:  # dkimpy on hostile input: report, never raise
-            result, reasons.messages = "permerror", [f"{type(exc).__name__}: {exc}"]
-        reason = reasons.messages[-1] if reasons.messages and result != "pass" else ""
-        results.append(DkimResult(tag.domain, tag.selector, result, reason))
+    for index, (tag, early) in enumerate(zip(tags, found, strict=True)):
+        results.append(early or _verify_one(verifier, index, tag, dnsfunc))
     return results
+
+
+def _without_key(tag: SignatureTags, dnsfunc: Callable[..., bytes | None], timeout: float) -> DkimResult | None:
+    """The result of a signature whose key is not there (permerror) or not to be had now
+    (temperror); None when there is a key, or the tags are for dkimpy to judge. The answer
+    is cached, so dkimpy's own fetch of the key costs nothing."""
+    if not tag.domain or not tag.selector:
+        return None
+    name = f"{tag.selector}._domainkey.{tag.domain}."
+    try:
+        key = dnsfunc(name.encode("ascii", "replace"), timeout=timeout)
+    except DnsTempError as exc:
+        return DkimResult(tag.domain, tag.selector, "temperror", str(exc))
+    except Exception:  # a name dkimpy would refuse on its own: let it say why
+        return None
+    return None if key else DkimResult(tag.domain, tag.selector, "permerror", f"missing public key: {name}")
+
+
+def _verify_one(verifier: dkim.DKIM, index: int, tag: SignatureTags,
+                dnsfunc: Callable[..., bytes | None]) -> DkimResult:
+    reasons = _Reasons()
+    verifier.logger = reasons
+    try:
+        ok = verifier.verify(idx=index, dnsfunc=dnsfunc)
+        result = "pass" if ok else "fail"
+    except DnsTempError as exc:
+        result, reasons.messages = "temperror", [str(exc)]
+    except (dkim.KeyFormatError, dkim.MessageFormatError, dkim.ParameterError) as exc:
+        result, reasons.messages = "permerror", [str(exc)]  # unusable signature or key
+    except dkim.DKIMException as exc:
+        result, reasons.messages = "fail", [str(exc)]  # e.g. body hash mismatch
+    except Exception as exc:  # dkimpy on hostile input: report, never raise
+        result, reasons.messages = "permerror", [f"{type(exc).__name__}: {exc}"]
+    reason = reasons.messages[-1] if reasons.messages and result != "pass" else ""
+    return DkimResult(tag.domain, tag.selector, result, reason)
 
 
 def _tags_of(raw: str) -> SignatureTags:

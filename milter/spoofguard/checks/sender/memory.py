@@ -7,10 +7,12 @@ Several MX hosts that share a Redis must share the secret file too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from ...lookups.store import GuardedStore
@@ -19,19 +21,23 @@ SECRET_BYTES = 32
 
 
 def load_secret(path: Path) -> bytes:
-    """The installation's secret, made (0600) on first use; a race with another process
-    starting at the same moment ends with both reading the one file."""
+    """The installation's secret, made (0600) on first use. It is written whole to a file
+    of its own and then linked into place, which fails if another process (a second
+    worker starting at the same moment) got there first: every process reads one complete
+    secret, never a file still being written."""
     try:
         return _read(path)
     except FileNotFoundError:
         pass
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    fd, draft = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read(path)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(SECRET_BYTES))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(SECRET_BYTES))
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)
     return _read(path)
 
 
