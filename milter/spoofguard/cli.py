@@ -235,7 +235,7 @@ def _quarantine_change(args: argparse.Namespace) -> int:
     except (QuarantineError, ValueError) as exc:
         print(f"spoofguard: {exc}", file=sys.stderr)
         return EXIT_TEMPFAIL if isinstance(exc, QuarantineError) else EXIT_USAGE
-    verb = "released" if args.change == "release" else "deleted"
+    verb = "released (delivery started)" if args.change == "release" else "deleted"
     print(f"{verb} {len(done)}: {' '.join(done)}")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from .message import decode_header_value, iter_raw_headers, split_head_body
 
+log = logging.getLogger(__name__)
 POSTFIX_TOOLS = ("/usr/sbin/postqueue", "/usr/sbin/postsuper", "/usr/sbin/postcat")
 _QUEUE_ID = re.compile(r"[0-9A-Za-z]{5,20}")  # short and long Postfix queue ids
 _SCORE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)")
@@ -108,7 +110,15 @@ class PostfixQuarantine:
         return self._run("/usr/sbin/postcat", "-hb", "-q", _checked(queue_id))
 
     def release(self, queue_ids: Iterable[str]) -> list[str]:
-        return self._super("-H", queue_ids)
+        """Out of the hold queue, and delivery asked for now: ``postsuper -H`` alone leaves
+        the message in the deferred queue until the next queue run (minutes)."""
+        released = self._super("-H", queue_ids)
+        for queue_id in released:
+            try:
+                self._run("/usr/sbin/postqueue", "-i", queue_id)
+            except QuarantineError as exc:  # released all the same: the next queue run delivers it
+                log.warning("%s released, but immediate delivery was not scheduled: %s", queue_id, exc)
+        return released
 
     def delete(self, queue_ids: Iterable[str]) -> list[str]:
         return self._super("-d", queue_ids)

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from tests.support.messages import THREAT, make_message
-from tests.support.postfix import GOOD_IP, requires_postfix, send_from
+from tests.support.milter_process import MilterProcess
+from tests.support.postfix import GOOD_IP, XCLIENT, requires_postfix, send_from
 from tests.support.postfix_harness import PostfixInstance
 
 pytestmark = [requires_postfix, pytest.mark.postfix]
@@ -57,14 +58,27 @@ def test_list_show_release_and_delete(postfix: PostfixInstance) -> None:
 
     released = spoofguard(postfix, "release", first["queue_id"])
     assert released.returncode == 0 and first["queue_id"] in released.stdout
-    postfix.flush()
-    [delivered] = postfix.wait_for_mail("first", 1)
+    assert "delivery started" in released.stdout
+    [delivered] = postfix.wait_for_mail("first", 1, timeout=20)  # now, not at the next queue run
     assert b"X-Spoofguard-Report: action=quarantine" in delivered  # delivered as it was held
 
     deleted = spoofguard(postfix, "delete", held["[SUSPICIOUS] Last warning"]["queue_id"])
     assert deleted.returncode == 0
     assert postfix.queue("hold") == []
     assert postfix.mailbox("second") == []
+
+
+def test_release_delivers_now_not_at_the_next_queue_run(milter: MilterProcess) -> None:
+    """With Postfix's own pace (a queue run every 5 minutes here), a released message
+    would wait in the deferred queue; release asks for its delivery at once."""
+    slow = {**XCLIENT, "queue_run_delay": "300s", "minimal_backoff_time": "300s", "maximal_backoff_time": "600s"}
+    with PostfixInstance(milter=milter.address, main_cf_extra=slow) as postfix:
+        hold(postfix, "patient", "Your vote")
+        [held] = postfix.wait_for_queue("hold", 1)
+        released = spoofguard(postfix, "release", held["queue_id"])
+        assert released.returncode == 0 and "delivery started" in released.stdout
+        [delivered] = postfix.wait_for_mail("patient", 1, timeout=20)
+        assert b"X-Spoofguard-Report: action=quarantine" in delivered
 
 
 def test_bad_queue_id_and_bad_age_are_refused(postfix: PostfixInstance) -> None:
