@@ -31,7 +31,7 @@ from .quarantine import (
 )
 from .runtime import build_runtime
 from .sendmail_quarantine import SendmailQuarantine
-from .verdict import Action, Verdict
+from .verdict import Action, SignalKind, Verdict
 
 EXIT_CODES = {Action.ACCEPT: 0, Action.TAG: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
 EXIT_ERROR = 4
@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeatable)")
     check.add_argument("--offline", action="store_true", help="no network lookups")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--strict", action="store_true",
+                       help="exit 4 when any answer was missing, instead of with the verdict's code")
     check.set_defaults(handler=_check)
 
     scan = commands.add_parser(
@@ -307,7 +309,16 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         _print_table(args.file, verdict, changes.quarantine if isinstance(changes, Deliver) else None)
-    return EXIT_ERROR if verdict.action is Action.TEMPFAIL or verdict.degraded else EXIT_CODES[verdict.action]
+    return check_exit_code(verdict, strict=args.strict)
+
+
+def check_exit_code(verdict: Verdict, *, strict: bool = False) -> int:
+    """The verdict's code (0 accept, 1 tag, 2 quarantine, 3 reject), even when some answers
+    were missing: the verdict was formed and printed. 4 only where none could be formed
+    (the message would be tempfailed) or, with ``strict``, when answers were missing."""
+    if verdict.action is Action.TEMPFAIL or (strict and verdict.degraded):
+        return EXIT_ERROR
+    return EXIT_CODES[verdict.action]
 
 
 def _header_changes(p: object) -> list[dict[str, object]]:
@@ -341,6 +352,10 @@ def _print_table(path: str, verdict: Verdict, quarantine_reason: str | None) -> 
         console.print(f"quarantine reason: {quarantine_reason}", markup=False, highlight=False)
     if verdict.unscanned:
         console.print(verdict.unscanned, markup=False, highlight=False)
+    missing = [s.name for s in verdict.signals if s.kind is SignalKind.ERROR]
+    if missing:
+        console.print(f"answers missing ({', '.join(missing)}): the verdict rests on less evidence and may "
+                      "differ once they can be had", markup=False, highlight=False)
 
 
 if __name__ == "__main__":

@@ -67,14 +67,23 @@ def test_json_output_and_quarantine_exit_code_with_a_risky_client(tmp_path: Path
     assert added["Subject"] == "[SUSPICIOUS] Vote"
 
 
-def test_stdin_and_unreachable_dns_exit_4_with_unknown(tmp_path: Path) -> None:
+def test_unreachable_dns_gives_the_verdicts_code_and_says_answers_are_missing(tmp_path: Path) -> None:
+    """A verdict formed without some answers is still the verdict: the exit code says what
+    the milter would do, the output says what was missing; ``--strict`` makes it 4."""
     with LoopbackDNS(mode="servfail") as dns:
         config = tmp_path / "sg.toml"
         config.write_text(toml_text(loopback_config(dns.port, tmp_path)))
-        data = make_message(BENIGN).as_bytes()
-        result = spoofguard("check", "--config", str(config), "--client-ip", "203.0.113.66", "-", stdin=data)
-    assert result.returncode == 4, result.stdout + result.stderr
+        benign = make_message(BENIGN).as_bytes()
+        result = spoofguard("check", "--config", str(config), "--client-ip", "203.0.113.66", "-", stdin=benign)
+        threat = make_message(THREAT, subject="Vote", to="alice@example.test").as_bytes()
+        held = spoofguard("check", "--config", str(config), "--client-ip", "203.0.113.66", "-", stdin=threat)
+        strict = spoofguard("check", "--strict", "--config", str(config), "--client-ip", "203.0.113.66", "-",
+                            stdin=benign)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "ip_reputation.fcrdns_unknown" in result.stdout and "unknown" in result.stdout
+    assert "answers missing (" in result.stdout and "ip_reputation.fcrdns_unknown" in result.stdout.split("answers missing")[1]
+    assert held.returncode in (1, 2), held.stdout  # the verdict's own code, not 4
+    assert strict.returncode == 4, strict.stdout
 
 
 def test_config_error_names_file_and_key(tmp_path: Path) -> None:
