@@ -309,38 +309,55 @@ class FakeDns:
 ZONE_LIST = DnsList("zen", "zen.example.org", 1.0)
 
 
-def run_probe(answers: dict[str, DnsAnswer]) -> tuple[ListHealth | None, list[str]]:
+def run_probe(answers: dict[str, DnsAnswer]) -> tuple[ListHealth, list[str]]:
     dns = FakeDns(answers)
     return probe(cast(DnsClient, dns), ZONE_LIST), dns.queries
 
 
+ZONE_EXISTS = {"zen.example.org": DnsAnswer(DnsStatus.OK, ("ns.example.org. hostmaster.example.org. 1 2 3 4 5",))}
+
+
 def test_probe_healthy_list() -> None:
     result, queries = run_probe({"2.0.0.127.zen.example.org": DnsAnswer(DnsStatus.OK, ("127.0.0.2",))})
-    assert result is not None and result.usable
+    assert result.usable and not result.resolver_problem
     assert queries == ["2.0.0.127.zen.example.org", "1.0.0.127.zen.example.org"]
 
 
-def test_probe_list_that_lists_nothing_is_unusable() -> None:
-    result, _ = run_probe({})
-    assert result is not None and not result.usable
-    assert "127.0.0.2 is not listed" in result.reason
+def test_probe_zone_that_does_not_exist_is_a_wrong_zone() -> None:
+    result, queries = run_probe({})
+    assert not result.usable and not result.resolver_problem
+    assert "zone zen.example.org does not exist: wrong zone, or the list is gone" in result.reason
+    assert queries == ["2.0.0.127.zen.example.org", "zen.example.org"]
+
+
+def test_probe_zone_that_lists_nothing_to_this_resolver_says_so() -> None:
+    """A public resolver gets NXDOMAIN for everything from some lists: the zone is there,
+    the test point is not. That is the resolver's standing with the list, not a wrong zone."""
+    result, _ = run_probe(ZONE_EXISTS)
+    assert not result.usable
+    assert "127.0.0.2 is not listed although the zone exists" in result.reason
+    assert "local recursive resolver" in result.reason and "wrong zone" not in result.reason
 
 
 def test_probe_list_that_lists_everything_is_unusable() -> None:
     listed = DnsAnswer(DnsStatus.OK, ("127.0.0.2",))
     result, _ = run_probe({"2.0.0.127.zen.example.org": listed, "1.0.0.127.zen.example.org": listed})
-    assert result is not None and not result.usable
+    assert not result.usable
     assert "127.0.0.1 is listed" in result.reason
 
 
 def test_probe_refusal_is_unusable_with_the_reason() -> None:
     refused = DnsAnswer(DnsStatus.OK, ("127.255.255.254",))
     result, _ = run_probe({"2.0.0.127.zen.example.org": refused})
-    assert result is not None and not result.usable
+    assert not result.usable
     assert "open resolver" in result.reason
 
 
-def test_probe_temperror_is_no_verdict() -> None:
-    result, queries = run_probe({"2.0.0.127.zen.example.org": DnsAnswer(DnsStatus.TEMPERROR)})
-    assert result is None
-    assert queries == ["2.0.0.127.zen.example.org"]
+@pytest.mark.parametrize("where", ["2.0.0.127.zen.example.org", "zen.example.org"])
+def test_probe_the_resolver_could_not_answer_blames_the_resolver(where: str) -> None:
+    """REFUSED or a timeout from the resolver says nothing about the list: the list stays
+    in use (its lookups are unknown while this lasts) and the reason names the resolver."""
+    failed = DnsAnswer(DnsStatus.TEMPERROR, reason="no nameserver answered: REFUSED")
+    result, _ = run_probe({where: failed})
+    assert result.usable and result.resolver_problem
+    assert result.reason == "DNS lists need a local recursive resolver (unbound); this resolver gave no nameserver answered: REFUSED"

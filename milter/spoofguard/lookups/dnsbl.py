@@ -120,6 +120,10 @@ def addresses(answer: DnsAnswer) -> list[IPAddress]:
 class ListHealth:
     usable: bool
     reason: str = ""
+    resolver_problem: bool = False  # the resolver, not the list, failed the probe
+
+
+RESOLVER_ADVICE = "DNS lists need a local recursive resolver (unbound)"
 
 
 class DnsListHealth:
@@ -150,17 +154,33 @@ class DnsListHealth:
             return ListHealth(False, reason)
 
 
-def probe(dns: Resolver, dnslist: DnsList) -> ListHealth | None:
-    """RFC 5782 section 5 test points; None when DNS itself could not answer."""
+def probe(dns: Resolver, dnslist: DnsList) -> ListHealth:
+    """RFC 5782 section 5 test points. A probe the resolver could not answer says so
+    (the list stays in use, its answers unknown until the resolver answers); a test point
+    that is not listed is told apart by asking for the zone itself: a zone that does not
+    exist is a wrong name or a list that is gone, a zone that exists but lists nothing
+    answers nothing to this resolver (list operators refuse public resolvers this way)."""
     listed = dns.query(f"2.0.0.127.{dnslist.zone}", "A")
     if listed.status is DnsStatus.TEMPERROR:
-        return None
+        return _resolver_failed(listed)
     reason = unusable_reason(addresses(listed))
     if reason:
         return ListHealth(False, f"test point 127.0.0.2 {reason}")
     if not listed.ok:
-        return ListHealth(False, "test point 127.0.0.2 is not listed: wrong zone, or the list is gone")
+        zone = dns.query(dnslist.zone, "SOA")
+        if zone.status is DnsStatus.TEMPERROR:
+            return _resolver_failed(zone)
+        if zone.status is DnsStatus.NXDOMAIN:
+            return ListHealth(False, f"zone {dnslist.zone} does not exist: wrong zone, or the list is gone")
+        return ListHealth(False, f"test point 127.0.0.2 is not listed although the zone exists: the list answers "
+                                 f"nothing to this resolver ({RESOLVER_ADVICE}; public resolvers are often refused), "
+                                 "or it no longer lists its test point")
     clean = dns.query(f"1.0.0.127.{dnslist.zone}", "A")
     if clean.ok:
         return ListHealth(False, "test point 127.0.0.1 is listed: the list answers everything")
     return ListHealth(True)
+
+
+def _resolver_failed(answer: DnsAnswer) -> ListHealth:
+    return ListHealth(True, f"{RESOLVER_ADVICE}; this resolver gave {answer.reason or 'no answer'}",
+                      resolver_problem=True)

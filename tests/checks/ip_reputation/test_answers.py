@@ -62,3 +62,25 @@ def test_a_pointer_that_resolves_back_is_confirmed_and_none_is_no_ptr() -> None:
                                 ("mail.sender.test", "A"): [LISTED]})
     assert "ip_reputation.no_ptr" not in signals(confirmed)
     assert signals(StaticResolver(TEST_POINT))["ip_reputation.no_ptr"].score == 1.0
+
+
+def _probe_lines(caplog: pytest.LogCaptureFixture, resolver: StaticResolver, zone: str) -> list[str]:
+    """What one start (or reload) of the check logs about ``zone``'s probe."""
+    caplog.clear()
+    section = DnsListSection(zone=zone, codes={"127.0.0.2": "SBL"}, weights={"SBL": 4.0})
+    IpReputationCheck(IpReputationSection(dnsbl=(section,)), resolver)  # type: ignore[arg-type]
+    wait_until(lambda: not any(t.name == "dnsbl-probe" for t in threading.enumerate()), 5)
+    return [r.getMessage() for r in caplog.records if zone in r.getMessage()]
+
+
+def test_a_resolver_that_cannot_answer_is_named_once_not_at_every_reload(caplog: pytest.LogCaptureFixture) -> None:
+    """The probe blames the resolver, not the list, and a reload that finds the same says
+    nothing more; when the resolver answers again, one line says the list is back."""
+    caplog.set_level("INFO")
+    down = StaticResolver({}, failing=("2.0.0.127.resolver-down.test",))
+    [first] = _probe_lines(caplog, down, "resolver-down.test")
+    assert "could not be probed: DNS lists need a local recursive resolver (unbound)" in first
+    assert "wrong zone" not in first
+    assert _probe_lines(caplog, down, "resolver-down.test") == []  # a reload, same state: quiet
+    up = StaticResolver({("2.0.0.127.resolver-down.test", "A"): ["127.0.0.2"]})
+    assert _probe_lines(caplog, up, "resolver-down.test") == ["DNS list resolver-down.test answers its test points"]

@@ -22,6 +22,7 @@ from ...lookups.dns import DnsAnswer, DnsStatus, Resolver
 from ...lookups.dnsbl import (
     DnsList,
     DnsListHealth,
+    ListHealth,
     addresses,
     parse_codes,
     probe,
@@ -320,9 +321,32 @@ class IpReputationCheck:
             except Exception:  # a probe must never take the milter down
                 log.exception("probing DNS list %s failed", lst.zone)
                 continue
-            if result is not None and not result.usable:
+            if not result.usable:
                 self.health.mark_unusable(lst.name, result.reason)
-                self._warn.warning(f"dnsbl:{lst.name}", "DNS list %s is unusable and ignored: %s", lst.zone, result.reason)
+            if not _changed(lst.zone, result):
+                continue  # said at start or at an earlier reload
+            if result.resolver_problem:
+                log.warning("DNS list %s could not be probed: %s; its lookups count as unknown until it answers",
+                            lst.zone, result.reason)
+            elif not result.usable:
+                log.warning("DNS list %s is unusable and ignored: %s", lst.zone, result.reason)
+            else:
+                log.info("DNS list %s answers its test points", lst.zone)
+
+
+# What each list's last probe found, kept across reloads: a reload rebuilds the check and
+# probes again, and only a change is worth a log line.
+_last_probe: dict[str, ListHealth] = {}
+_last_probe_lock = threading.Lock()
+
+
+def _changed(zone: str, result: ListHealth) -> bool:
+    with _last_probe_lock:
+        before = _last_probe.get(zone)
+        _last_probe[zone] = result
+    if before is None:
+        return not result.usable or result.resolver_problem  # a healthy list at start needs no line
+    return before != result
 
 
 def build(section: IpReputationSection, context: CheckContext) -> IpReputationCheck:
