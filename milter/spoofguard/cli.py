@@ -14,7 +14,7 @@ from . import __version__, config
 from .actions import Deliver, plan
 from .checks.domain_age.bootstrap import IANA_DNS_URL, BootstrapUpdateError, update_bootstrap
 from .checks.registry import plugins
-from .core import judge
+from .core import NOT_JUDGED, judge
 from .edits import AddHeader
 from .errors import ConfigError
 from .lookups import LookupSession
@@ -352,6 +352,10 @@ def _print_table(path: str, verdict: Verdict, quarantine_reason: str | None) -> 
         console.print(f"quarantine reason: {quarantine_reason}", markup=False, highlight=False)
     if verdict.unscanned:
         console.print(verdict.unscanned, markup=False, highlight=False)
+    if verdict.reason == NOT_JUDGED:
+        console.print("note: this client counts as a local submission (loopback or authenticated) and is not "
+                      "judged; give --client-ip of a remote host to judge it as inbound mail", markup=False,
+                      highlight=False)
     missing = [s.name for s in verdict.signals if s.kind is SignalKind.ERROR]
     if missing:
         console.print(f"answers missing ({', '.join(missing)}): the verdict rests on less evidence and may "

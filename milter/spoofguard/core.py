@@ -45,8 +45,8 @@ class Analyzer:
         edits: list[HeaderEdit] = []
         facts = Facts()
         local = None if self.policy.judge_local_submissions else local_submission(message)
-        if local is not None:
-            signals.append(Signal("local.submission", 0.0, f"{local}: not judged as inbound mail"))
+        if local is not None:  # said, in the log line and the report header: nothing was checked
+            signals.append(Signal(LOCAL_SUBMISSION, 0.0, f"{local}: not judged as inbound mail", SignalKind.NOTICE))
         timings: list[tuple[str, float]] = []
         for check in self.checks if local is None else ():
             begun = time.perf_counter()
@@ -65,7 +65,7 @@ class Analyzer:
             score=sum(s.score for s in signals),
             signals=tuple(signals),
             thresholds=self.policy.thresholds,
-            reason=decision.reason,
+            reason=NOT_JUDGED if local is not None else decision.reason,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             dry_run=self.policy.dry_run,
             intended_action=intended,
@@ -113,6 +113,10 @@ def judge(analyzer: Analyzer, message: Message, lookups: LookupSession) -> Verdi
     for stage in Stage:  # in transaction order, so lookups overlap as in the milter
         analyzer.prefetch(stage, message, lookups)
     return analyzer.analyze(message, lookups)
+
+
+LOCAL_SUBMISSION = "local.submission"
+NOT_JUDGED = "local submission, not judged"
 
 
 def local_submission(message: Message) -> str | None:

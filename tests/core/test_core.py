@@ -262,8 +262,14 @@ def test_local_and_authenticated_submissions_are_not_judged_unless_configured() 
     analyzer = build_analyzer(sg_config.load(), offline=True)
     for envelope in (Envelope(client_ip="127.0.0.1"), Envelope(client_ip="::1"),
                      Envelope(client_ip="203.0.113.9", auth_user="alice")):
-        verdict = analyzer.analyze(Message.from_bytes(threat, envelope), LookupSession(None, 5.0, 2.0))
+        message = Message.from_bytes(threat, envelope)
+        verdict = analyzer.analyze(message, LookupSession(None, 5.0, 2.0))
         assert verdict.action is Action.ACCEPT and [s.name for s in verdict.signals] == ["local.submission"]
+        # said, not silent: the log line's reason and the report header the user sees
+        assert verdict.reason == "local submission, not judged"
+        report = [c for c in plan(verdict, message, ActionsSection()).header_changes
+                  if getattr(c, "name", "") == "X-Spoofguard-Report"]
+        assert report and "local.submission=+0.0" in report[0].value and "not judged" in report[0].value
     judged = Message.from_bytes(threat, Envelope(client_ip="203.0.113.9"))
     assert analyzer.analyze(judged, LookupSession(None, 5.0, 2.0)).action is Action.TAG
     settings = sg_config.load()

@@ -171,3 +171,16 @@ def test_update_bootstrap_writes_the_state_dir_copy_and_keeps_it_on_failure(tmp_
     assert json.loads(written)["services"][0][0] == ["test", "example"]
     assert failed.returncode == 75 and "bootstrap not updated" in failed.stderr
     assert (state / "rdap" / "dns.json").read_text() == written
+
+
+def test_a_loopback_client_is_said_not_to_be_judged(tmp_path: Path) -> None:
+    """A test from localhost is a local submission: check says it judged nothing, and how
+    to judge the message as inbound mail instead of printing a bare score 0."""
+    threat = make_message(THREAT, subject="Vote", to="alice@example.test").as_bytes()
+    local = spoofguard("check", "--offline", "--client-ip", "127.0.0.1", "-", stdin=threat)
+    remote = spoofguard("check", "--offline", "--client-ip", "203.0.113.66", "-", stdin=threat)
+    assert local.returncode == 0
+    assert "reason: local submission, not judged" in local.stdout
+    assert "not judged; give --client-ip of a remote host" in " ".join(local.stdout.split())
+    assert remote.returncode in (1, 2) and "not judged" not in remote.stdout
+

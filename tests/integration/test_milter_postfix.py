@@ -171,3 +171,17 @@ def test_debug_level_set_by_reload_explains_signals_but_never_logs_the_body(post
     finally:
         milter.reload(milter_sections(dns))
     assert canary not in milter.log() and "come after you" not in milter.log()  # the log is not
+
+
+def test_a_local_submission_is_delivered_saying_it_was_not_judged(postfix: PostfixInstance, milter: MilterProcess) -> None:
+    """Sent from this host (a loopback client, as an admin's first test is), a threat is not
+    judged as inbound mail, and neither the log nor the message leaves that unsaid."""
+    sent = make_message(THREAT, subject="Local test", to="localtest@example.test")
+    assert postfix.send(sent, mail_from="admin@example.test", rcpts=["localtest@example.test"]).accepted
+    [got] = delivered(postfix, "localtest", 1)
+    assert str(got["Subject"]) == "Local test"  # not tagged: not judged
+    report = " ".join(str(got["X-Spoofguard-Report"]).split())
+    assert "local.submission=+0.0" in report and "not judged" in report
+    assert wait_until(lambda: any('reason="local submission, not judged"' in line and "action=accept" in line
+                                  for line in milter.verdict_lines()), timeout=5)
+
