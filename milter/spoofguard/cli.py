@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--rcpt", action="append", default=[], help="envelope recipient (repeatable)")
     check.add_argument("--offline", action="store_true", help="no network lookups")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--delivered", action="store_true",
+                       help="a message delivered through this host: trust its own Authentication-Results")
     check.add_argument("--strict", action="store_true",
                        help="exit 4 when any answer was missing, instead of with the verdict's code")
     check.set_defaults(handler=_check)
@@ -93,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--offline", action="store_true", help="no network lookups: header-based signals only")
     scan.add_argument("--json", action="store_true", help="one JSON object per message on stdout; summary on stderr")
     scan.add_argument("--workers", type=int, default=1, metavar="N", help="processes to use (default 1)")
+    scan.add_argument("--delivered", action="store_true",
+                      help="mail delivered through this host: trust its own Authentication-Results, show its "
+                           "delivered X-Spoofguard headers")
     scan.set_defaults(handler=_scan)
 
     quarantine = commands.add_parser(
@@ -159,7 +164,8 @@ def _scan(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("spoofguard: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    return run(args.paths, config_path=args.config, offline=args.offline, as_json=args.json, workers=args.workers)
+    return run(args.paths, config_path=args.config, offline=args.offline, as_json=args.json, workers=args.workers,
+               delivered=args.delivered)
 
 
 def _quarantine_store(args: argparse.Namespace) -> Quarantine:
@@ -294,6 +300,7 @@ def _check(args: argparse.Namespace) -> int:
         helo=args.helo,
         mail_from=args.mail_from,
         rcpts=list(args.rcpt),
+        delivered=args.delivered,
     )
     message = Message.from_bytes(data, envelope, settings.analysis.body_limits())
     if envelope.mail_from is None:

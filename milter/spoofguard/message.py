@@ -53,6 +53,9 @@ class Envelope:
     rcpts: list[str] = field(default_factory=list)
     queue_id: str | None = None
     auth_user: str | None = None  # SMTP AUTH (SASL) login: a submission, not inbound mail
+    # Read after delivery through this host (``scan``/``check --delivered``): the
+    # Authentication-Results naming this host's authserv-id were added here, not forged.
+    delivered: bool = False
     frozen: bool = field(default=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -109,24 +109,28 @@ def _read(path: Path) -> Item:
         return Item(str(path), None, exc.strerror or str(exc))
 
 
-def envelope_of(message: Message) -> Envelope:
+def envelope_of(message: Message, delivered: bool = False) -> Envelope:
     """What the MTA would have known, recovered from delivery headers."""
     return_path = message.header("Return-Path")
     recipients = [message.header(h) for h in ("Delivered-To", "X-Original-To")]
     rcpts = [strip_brackets(r) for r in recipients if r]
     if not rcpts:
         rcpts = [a for _, a in email.utils.getaddresses([h.value for h in message.header_all("To")]) if "@" in a]
-    return Envelope(mail_from=strip_brackets(return_path) if return_path else None, rcpts=rcpts[:50])
+    return Envelope(mail_from=strip_brackets(return_path) if return_path else None, rcpts=rcpts[:50],
+                    delivered=delivered)
 
 
 # -- analysis, in this process or a worker -----------------------------------------------------
 
 _runtime: Runtime | None = None
+_delivered = False
+DELIVERED_HEADERS = ("X-Spoofguard-Score", "X-Spoofguard-Report")
 
 
-def _init_worker(config_path: str | None, offline: bool) -> None:
-    global _runtime
+def _init_worker(config_path: str | None, offline: bool, delivered: bool = False) -> None:
+    global _runtime, _delivered
     _runtime = build_runtime(config.load(config_path), offline=offline)
+    _delivered = delivered
 
 
 def analyze_item(item: Item) -> dict[str, Any]:
@@ -137,13 +141,13 @@ def analyze_item(item: Item) -> dict[str, Any]:
     assert runtime is not None, "worker not initialised"
     try:
         message = Message.from_bytes(item.data, limits=runtime.settings.analysis.body_limits())
-        message.envelope = envelope_of(message)
+        message.envelope = envelope_of(message, _delivered)
         verdict = judge(runtime.analyzer, message, runtime.new_session())
     except Exception as exc:  # one bad message must not end the scan
         return {"path": item.path, "error": f"{type(exc).__name__}: {exc}"}
     record = verdict.to_dict()
     action = verdict.intended_action or verdict.action
-    return {
+    found = {
         "path": item.path,
         "score": record["score"],
         "action": action.value,
@@ -152,6 +156,9 @@ def analyze_item(item: Item) -> dict[str, Any]:
         "signals": [{"name": s.name, "score": s.score, "kind": s.kind.value, "detail": s.detail}
                     for s in verdict.signals if s.score or s.kind is SignalKind.ERROR],
     }
+    if _delivered:  # what this host said when it delivered the message, beside today's verdict
+        found["delivered"] = {name: message.header(name) for name in DELIVERED_HEADERS if message.header(name)}
+    return found
 
 
 # -- the summary ---------------------------------------------------------------------------
@@ -210,7 +217,7 @@ EXIT_UNREADABLE = 4
 
 
 def run(paths: list[str], *, config_path: str | None, offline: bool, as_json: bool, workers: int,
-        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr, delivered: bool = False) -> int:
     config.load(config_path)  # a bad configuration stops here, with its message
     items = iter_items(paths)
     summary = Summary()
@@ -229,11 +236,11 @@ def run(paths: list[str], *, config_path: str | None, offline: bool, as_json: bo
     try:
         if workers > 1:
             context = multiprocessing.get_context("forkserver")
-            with context.Pool(workers, initializer=_init_worker, initargs=(config_path, offline)) as pool:
+            with context.Pool(workers, initializer=_init_worker, initargs=(config_path, offline, delivered)) as pool:
                 for record in pool.imap(analyze_item, items, chunksize=8):
                     emit(record)
         else:
-            _init_worker(config_path, offline)
+            _init_worker(config_path, offline, delivered)
             for item in items:
                 emit(analyze_item(item))
     finally:

@@ -83,3 +83,28 @@ def test_bad_configuration_stops_the_scan(mail: Path, tmp_path: Path) -> None:
     bad.write_text("[policy]\ntag = 'high'\n")
     result = spoofguard("scan", "--config", str(bad), str(mail))
     assert result.returncode == 78 and "policy.tag" in result.stderr
+
+
+def test_delivered_mail_keeps_its_own_authentication_results(tmp_path: Path) -> None:
+    """Mail this host delivered carries the Authentication-Results it added. Scanned as
+    found, they claim our authserv-id from outside: forged. With --delivered they are ours:
+    their DMARC pass counts, and the delivered verdict's headers are shown beside."""
+    config = tmp_path / "sg.toml"
+    config.write_text('[checks.auth]\nauthserv_id = "mx.example.test"\n')
+    delivered = (b"Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=news.test;\r\n"
+                 b" dmarc=pass header.from=news.test\r\n"
+                 b"X-Spoofguard-Score: -1.0 (tag at 4.0, quarantine at 8.0)\r\n"
+                 + make_message(BENIGN, subject="Newsletter", sender="news@news.test").as_bytes())
+    (tmp_path / "delivered.eml").write_bytes(delivered)
+
+    def signals(*flags: str) -> tuple[dict[str, object], set[str]]:
+        result = spoofguard("scan", "--offline", "--json", "--config", str(config), *flags, str(tmp_path / "delivered.eml"))
+        assert result.returncode == 0, result.stderr
+        [record] = records(result.stdout)
+        return record, {s["name"] for s in record["signals"]}  # type: ignore[union-attr, index]
+
+    as_found, found_names = signals()
+    assert "auth.forged_results" in found_names
+    as_delivered, delivered_names = signals("--delivered")
+    assert "auth.forged_results" not in delivered_names and "auth.dmarc_pass" in delivered_names
+    assert as_delivered["delivered"] == {"X-Spoofguard-Score": "-1.0 (tag at 4.0, quarantine at 8.0)"}

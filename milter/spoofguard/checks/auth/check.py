@@ -119,7 +119,8 @@ class AuthCheck:
     def run(self, message: Message, lookups: LookupSession, facts: Facts) -> Findings:
         s = self.section
         fields = results_fields(message)
-        trusted_client = client_is_trusted(message, self.trusted_networks)
+        delivered = message.envelope.delivered  # read after delivery here: our own fields are ours
+        trusted_client = delivered or client_is_trusted(message, self.trusted_networks)
         removed = [] if trusted_client else [f for f in fields if f.claims(self.own_ids)]
         signals: list[Signal] = []
         edits: list[HeaderEdit] = []
@@ -135,7 +136,8 @@ class AuthCheck:
                 SignalKind.SENDER_RISK if forged else SignalKind.INFO,
             ))
 
-        upstream = next((f for f in fields if trusted_client and f.parsed and f.claimed in self.trusted_ids), None)
+        believed = self.own_ids if delivered else self.trusted_ids
+        upstream = next((f for f in fields if trusted_client and f.parsed and f.claimed in believed), None)
         from_addr = from_address(message)
         from_domain = domain_of(from_addr or "")
         if upstream is not None and s.verify != "always":
