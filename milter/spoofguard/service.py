@@ -20,10 +20,12 @@ import Milter
 import milter as libmilter
 
 from . import config, listeners, logs
-from .actions import Plan, Refuse, plan
+from .actions import Deliver, Plan, Refuse, plan
+from .assembly import build_store
 from .checks import Stage
 from .core import failure_verdict, judge
 from .edits import AddHeader
+from .held import MAX_RECORDS, HeldRecords, held_head
 from .lookups import LookupSession
 from .message import Envelope, Message, strip_brackets
 from .metrics import Metrics
@@ -92,6 +94,7 @@ class SpoofguardMilter(Milter.Base):
 
     holder: ClassVar[RuntimeHolder]
     metrics: ClassVar[Metrics | None] = None
+    held: ClassVar[HeldRecords] = HeldRecords(None)
     connections: ClassVar[OpenConnections] = OpenConnections()
 
     def __init__(self) -> None:
@@ -197,7 +200,10 @@ class SpoofguardMilter(Milter.Base):
             log.exception("analysis failed")
             verdict = failure_verdict(policy, exc)
         try:
-            result = self._apply(plan(verdict, message, self.runtime.actions))
+            changes = plan(verdict, message, self.runtime.actions)
+            result = self._apply(changes)
+            if isinstance(changes, Deliver) and changes.quarantine:
+                self._remember_hold(message, changes)
         except Exception:
             log.exception("could not apply the verdict")
             result = Milter.TEMPFAIL if policy.on_error == "tempfail" else Milter.ACCEPT
@@ -225,6 +231,13 @@ class SpoofguardMilter(Milter.Base):
         if p.quarantine:
             self.quarantine(p.quarantine)
         return Milter.ACCEPT
+
+    def _remember_hold(self, message: Message, held: Deliver) -> None:
+        """Score and reason of a held message, for the digest (``held.py``); never costs it."""
+        try:
+            self.held.record(message.envelope.queue_id or "", held_head(message, held.header_changes))
+        except Exception:
+            log.exception("could not record the held message's score and reason")
 
     def _prefetch(self, stage: Stage, message: Message) -> None:
         if self.session is not None:
@@ -326,6 +339,7 @@ def run_milter(settings: config.Settings, config_path: str | None, connection: s
     m = settings.milter
     holder = RuntimeHolder(build_runtime(settings), config_path)
     SpoofguardMilter.holder = holder
+    SpoofguardMilter.held = HeldRecords(build_store(settings, "held", MAX_RECORDS))
     Milter.factory = SpoofguardMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
     if worker:

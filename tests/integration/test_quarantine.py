@@ -11,6 +11,10 @@ import sys
 
 import pytest
 
+from spoofguard.cli import completed
+from spoofguard.held import HeldRecords
+from spoofguard.lookups.store import CacheSection, open_store
+from spoofguard.quarantine import Held
 from tests.support.messages import THREAT, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.postfix import GOOD_IP, XCLIENT, requires_postfix, send_from
@@ -79,6 +83,20 @@ def test_release_delivers_now_not_at_the_next_queue_run(milter: MilterProcess) -
         assert released.returncode == 0 and "delivery started" in released.stdout
         [delivered] = postfix.wait_for_mail("patient", 1, timeout=20)
         assert b"X-Spoofguard-Report: action=quarantine" in delivered
+
+
+def test_the_milter_records_what_it_held_for_a_digest_without_root(postfix: PostfixInstance,
+                                                                     milter: MilterProcess) -> None:
+    """The record a digest run as the service user reads: by queue id, in the milter's state
+    directory, the score and reason the held message carries."""
+    hold(postfix, "recorded", "Pay up")
+    entries = postfix.wait_for_queue("hold", 1)
+    queue_id = next(e["queue_id"] for e in entries if "recorded@example.test" in str(e))
+    records = HeldRecords(open_store(CacheSection(backend="sqlite"), path=milter.dir / "held.sqlite", role="held"))
+    filled = completed(Held(queue_id, 0.0, "", (), 0), records)
+    assert float(filled.score) >= 8.0 and filled.subject == "[SUSPICIOUS] Pay up"
+    assert filled.reason.startswith("action=quarantine") and "impersonation.from_is_recipient" in filled.signals
+    spoofguard(postfix, "delete", queue_id)
 
 
 def test_bad_queue_id_and_bad_age_are_refused(postfix: PostfixInstance) -> None:
