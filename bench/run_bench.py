@@ -377,15 +377,20 @@ def concurrency_table(results: Results, c: int) -> list[str]:
         if not runs:
             continue
         errors = sum(sum(r.result["errors"].values()) for r in runs)
-        lines.append(f"| {TARGET_NAMES[target]} | {fmt(median_of(runs, lambda r: r.result['msgs_per_s']))} "
-                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p50_ms']), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p99_ms']), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.cpu_ms_per_msg), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.rss_mb), 0)} | {errors} |")
+        lines.append(f"| {TARGET_NAMES[target]} | {median_cells(runs)} | {errors} |")
     rate = {t: median_of(results.pick(t, c), lambda r: r.result["msgs_per_s"]) for t in ("warm", "noop", "rspamd")}
     lines += ["", f"spoofguard / ceiling: {ratio(rate['warm'], rate['noop'])} msgs/s; "
                   f"spoofguard / rspamd: {ratio(rate['warm'], rate['rspamd'])} msgs/s", ""]
     return lines
+
+
+def median_cells(runs: list[Run]) -> str:
+    """msgs/s, EOM p50 and p99, CPU ms/msg and peak RSS: the medians over ``runs``."""
+    return (f"{fmt(median_of(runs, lambda r: r.result['msgs_per_s']))} "
+            f"| {fmt(median_of(runs, lambda r: r.result['eom_p50_ms']), 2)} "
+            f"| {fmt(median_of(runs, lambda r: r.result['eom_p99_ms']), 2)} "
+            f"| {fmt(median_of(runs, lambda r: r.cpu_ms_per_msg), 2)} "
+            f"| {fmt(median_of(runs, lambda r: r.rss_mb), 0)}")
 
 
 def verdict_line(label: str, met: bool | None, figures: str) -> str:
@@ -438,9 +443,8 @@ def record_idle(results: Results, workers: int, target: Target) -> None:
 
 def idle_memory(target: Target) -> list[tuple[str, dict[str, float]]]:
     """Each server process's memory after the first messages: the supervisor first."""
-    pids = target.pids()
-    own = [pid for pid in pids if "spoofguard" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-           and "checks.content.pdf" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+    commands = {pid: Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in target.pids()}
+    own = [pid for pid, command in commands.items() if "spoofguard" in command and "checks.content.pdf" not in command]
     names = ["process"] if len(own) == 1 else ["supervisor"] + ["worker"] * (len(own) - 1)
     return [(name, resident_mb(pid)) for name, pid in zip(names, own, strict=True)]
 
@@ -454,11 +458,7 @@ def workers_section(results: Results) -> list[str]:
              "| milter.workers | msgs/s | EOM p50 ms | EOM p99 ms | CPU ms/msg | peak RSS MB (sum) |",
              "|---:|---:|---:|---:|---:|---:|"]
     for count, runs in rows.items():
-        lines.append(f"| {count} | {fmt(median_of(runs, lambda r: r.result['msgs_per_s']))} "
-                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p50_ms']), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.result['eom_p99_ms']), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.cpu_ms_per_msg), 2)} "
-                     f"| {fmt(median_of(runs, lambda r: r.rss_mb), 0)} |")
+        lines.append(f"| {count} | {median_cells(runs)} |")
     if results.idle:
         lines += ["", "Memory after the first messages, per process (MB; RSS counts shared pages in full, PSS a "
                       "fair share, USS only the process's own):", "",

@@ -22,7 +22,6 @@ from .held import MAX_RECORDS, HeldRecords
 from .lookups import LookupSession
 from .message import Envelope, Message, strip_brackets
 from .quarantine import (
-    Held,
     PostfixQuarantine,
     Quarantine,
     QuarantineError,
@@ -31,7 +30,6 @@ from .quarantine import (
     digest,
     parse_age,
     send_digest,
-    with_headers,
 )
 from .runtime import build_runtime
 from .sendmail_quarantine import SendmailQuarantine
@@ -222,7 +220,7 @@ def _quarantine_digest(args: argparse.Namespace) -> int:
             since = float(marker.read_text().strip()) if marker.exists() else now - 86400
         store = _quarantine_store(args)
         records = HeldRecords(build_store(settings, "held", MAX_RECORDS))
-        held = [completed(h, records) for h in store.held()]
+        held = [records.complete(h) for h in store.held()]
         fresh = [h for h in held if h.arrival >= since]
         if fresh:
             send_digest(digest(held, since, now), args.to, len(fresh), store.submit_command())
@@ -233,15 +231,6 @@ def _quarantine_digest(args: argparse.Namespace) -> int:
         return EXIT_TEMPFAIL
     print(f"{len(fresh)} newly held message(s)" + (f"; digest sent to {args.to}" if fresh else "; nothing sent"))
     return 0
-
-
-def completed(held: Held, records: HeldRecords) -> Held:
-    """``held`` with the score and reason the milter recorded when it held the message,
-    where the MTA's queue file could not be read (the digest runs without root)."""
-    if held.score:
-        return held
-    head = records.head(held.queue_id)
-    return with_headers(held, head) if head else held
 
 
 def _quarantine_change(args: argparse.Namespace) -> int:

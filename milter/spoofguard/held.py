@@ -9,17 +9,15 @@ postfix-only, and ``postcat`` needs root). Without this record it could only say
 
 from __future__ import annotations
 
-import logging
-
+from .actions import REPORT_HEADER, SCORE_HEADER
 from .edits import HeaderEdit
 from .lookups.store import GuardedStore
 from .message import Message
-
-log = logging.getLogger(__name__)
+from .quarantine import Held, with_headers
 
 KEEP_SECONDS = 60 * 86400  # longer than anyone leaves mail on hold
 MAX_RECORDS = 100_000
-SHOWN = ("Subject", "X-Spoofguard-Score", "X-Spoofguard-Report")
+_SHOWN = {name.lower(): name for name in ("Subject", SCORE_HEADER, REPORT_HEADER)}
 
 
 class HeldRecords:
@@ -30,16 +28,20 @@ class HeldRecords:
         if self.store is not None and queue_id:
             self.store.put(f"held:{queue_id}", head, KEEP_SECONDS)
 
-    def head(self, queue_id: str) -> bytes | None:
-        return self.store.get(f"held:{queue_id}") if self.store is not None else None
+    def complete(self, held: Held) -> Held:
+        """``held`` with the score and reason recorded when it was held, where the MTA's
+        queue file could not be read (the digest runs without root)."""
+        if held.score or self.store is None:
+            return held
+        head = self.store.get(f"held:{held.queue_id}")
+        return with_headers(held, head) if head else held
 
 
 def held_head(message: Message, changes: tuple[HeaderEdit, ...]) -> bytes:
     """The header lines the held message carries, after the milter's own changes."""
-    values = {name: message.header(name) or "" for name in ("Subject",)}
+    values = {"Subject": message.header("Subject") or ""}
     for change in changes:
-        for name in SHOWN:
-            if change.name.lower() == name.lower():
-                values[name] = change.value
-    lines = [f"{name}: {value}\r\n" for name, value in values.items() if value]
-    return "".join(lines).encode("utf-8", "surrogateescape")
+        name = _SHOWN.get(change.name.lower())
+        if name is not None:
+            values[name] = change.value
+    return "".join(f"{name}: {value}\r\n" for name, value in values.items() if value).encode("utf-8", "surrogateescape")

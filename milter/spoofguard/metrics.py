@@ -33,7 +33,22 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 CACHE_COUNTERS = ("dns_cache_hits", "dns_cache_misses", "store_hits", "store_misses", "store_errors")
 
 
-class Metrics:
+class _Endpoint:
+    """A registry served over HTTP, with the reload counter every endpoint has."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reloads = Counter("spoofguard_config_reloads", "Configuration reloads", ["result"], registry=self.registry)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "failed").inc()
+
+    def serve(self, listen: str) -> None:
+        host, _, port = listen.rpartition(":")
+        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+
+
+class Metrics(_Endpoint):
     """One process's metrics. With ``shared_dir`` (a worker under the supervisor) the
     values go to prometheus_client's per-process files there, which the supervisor's
     endpoint adds up; otherwise they live in memory and ``serve`` exposes them."""
@@ -45,7 +60,7 @@ class Metrics:
             # worker forked after that import switches explicitly (PROMETHEUS_MULTIPROC_DIR
             # names the directory, set by the supervisor before forking).
             values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
-        self.registry = CollectorRegistry()
+        super().__init__()
         self.messages = Counter("spoofguard_messages", "Verdicts by action", ["action"], registry=self.registry)
         self.signals = Counter("spoofguard_signals", "Signals that moved a score", ["signal"], registry=self.registry)
         self.failures = Counter("spoofguard_lookup_failures", "Unknown signals: lookups that failed or timed out",
@@ -54,7 +69,6 @@ class Metrics:
                                        buckets=_BUCKETS, registry=self.registry)
         self.message_seconds = Histogram("spoofguard_message_seconds", "Analysis time per message",
                                          buckets=_BUCKETS, registry=self.registry)
-        self.reloads = _reload_counter(self.registry)
         self._cache_source = cache_stats
         self._caches = {name: Counter(f"spoofguard_{name}", f"spoofguard {name.replace('_', ' ')}",
                                       registry=self.registry) for name in CACHE_COUNTERS}
@@ -89,33 +103,11 @@ class Metrics:
                 counter.inc(step)
             self._cache_seen[name] = total
 
-    def reloaded(self, ok: bool) -> None:
-        self.reloads.labels("ok" if ok else "failed").inc()
 
-    def serve(self, listen: str) -> None:
-        serve_registry(self.registry, listen)
-
-
-class WorkerMetrics:
+class WorkerMetrics(_Endpoint):
     """The supervisor's endpoint: every worker's values from ``shared_dir`` added up, and
     the reloads, which the supervisor does."""
 
     def __init__(self, shared_dir: str) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         multiprocess.MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
-        self.reloads = _reload_counter(self.registry)
-
-    def reloaded(self, ok: bool) -> None:
-        self.reloads.labels("ok" if ok else "failed").inc()
-
-    def serve(self, listen: str) -> None:
-        serve_registry(self.registry, listen)
-
-
-def _reload_counter(registry: CollectorRegistry) -> Counter:
-    return Counter("spoofguard_config_reloads", "Configuration reloads", ["result"], registry=registry)
-
-
-def serve_registry(registry: CollectorRegistry, listen: str) -> None:
-    host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)

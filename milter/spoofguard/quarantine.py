@@ -93,18 +93,13 @@ class PostfixQuarantine:
     """The hold queue of one Postfix instance (``config_dir`` for a non-default one)."""
 
     def __init__(self, config_dir: str | None = None) -> None:
-        self._config = ["-c", config_dir] if config_dir else []
         self._config_dir = config_dir
 
     def submit_command(self) -> list[str]:
         return ["/usr/sbin/sendmail", *(["-C", self._config_dir] if self._config_dir else [])]
 
     def held(self, older_than: float | None = None) -> list[Held]:
-        held = [self._entry(record) for record in self._queue() if record.get("queue_name") == "hold"]
-        now = time.time()
-        if older_than is not None:
-            held = [h for h in held if h.age(now) >= older_than]
-        return sorted(held, key=lambda h: h.arrival)
+        return oldest_first((self._entry(r) for r in self._queue() if r.get("queue_name") == "hold"), older_than)
 
     def show(self, queue_id: str) -> str:
         return self._run("/usr/sbin/postcat", "-hb", "-q", _checked(queue_id))
@@ -161,14 +156,28 @@ class PostfixQuarantine:
         return ids
 
     def _run(self, tool: str, *args: str, stdin: str | None = None) -> str:
-        try:
-            done = subprocess.run([tool, *self._config, *args], input=stdin, capture_output=True,
-                                  text=True, errors="surrogateescape", timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise QuarantineError(f"{tool}: {exc}") from exc
-        if done.returncode != 0:
-            raise QuarantineError(f"{tool} {' '.join(args)}: {done.stderr.strip() or f'exit {done.returncode}'}")
-        return done.stdout
+        config = ["-c", self._config_dir] if self._config_dir else []
+        return run_tool([tool, *config], args, stdin=stdin)
+
+
+def oldest_first(held: Iterable[Held], older_than: float | None) -> list[Held]:
+    """Held messages by arrival, those held at least ``older_than`` seconds if given."""
+    now = time.time()
+    return sorted((h for h in held if older_than is None or h.age(now) >= older_than), key=lambda h: h.arrival)
+
+
+def run_tool(command: list[str], args: Iterable[str], *, stdin: str | None = None, timeout: float = 60,
+             env: dict[str, str] | None = None) -> str:
+    """An MTA tool's output; its failure (or its absence) as a QuarantineError naming it."""
+    args = list(args)
+    try:
+        done = subprocess.run([*command, *args], input=stdin, capture_output=True, text=True,
+                              errors="surrogateescape", timeout=timeout, check=False, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QuarantineError(f"{command[0]}: {exc}") from exc
+    if done.returncode != 0:
+        raise QuarantineError(f"{command[0]} {' '.join(args)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+    return done.stdout
 
 
 def with_headers(held: Held, head: bytes) -> Held:

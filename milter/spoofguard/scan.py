@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import config
+from .actions import REPORT_HEADER, SCORE_HEADER
 from .core import judge
 from .message import Envelope, Message, strip_brackets
 from .runtime import Runtime, build_runtime
@@ -124,7 +125,6 @@ def envelope_of(message: Message, delivered: bool = False) -> Envelope:
 
 _runtime: Runtime | None = None
 _delivered = False
-DELIVERED_HEADERS = ("X-Spoofguard-Score", "X-Spoofguard-Report")
 
 
 def _init_worker(config_path: str | None, offline: bool, delivered: bool = False) -> None:
@@ -157,7 +157,8 @@ def analyze_item(item: Item) -> dict[str, Any]:
                     for s in verdict.signals if s.score or s.kind is SignalKind.ERROR],
     }
     if _delivered:  # what this host said when it delivered the message, beside today's verdict
-        found["delivered"] = {name: message.header(name) for name in DELIVERED_HEADERS if message.header(name)}
+        found["delivered"] = {name: message.header(name) for name in (SCORE_HEADER, REPORT_HEADER)
+                              if message.header(name)}
     return found
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .quarantine import Held, QuarantineError, with_headers
+from .quarantine import Held, QuarantineError, oldest_first, run_tool, with_headers
 
 SYSTEM_CF = Path("/etc/mail/sendmail.cf")
 _QUEUE_ID = re.compile(r"[0-9A-Za-z]{8,20}")
@@ -47,11 +45,8 @@ class SendmailQuarantine:
     # -- reading ----------------------------------------------------------------------
 
     def held(self, older_than: float | None = None) -> list[Held]:
-        held = [entry for path in self._hf_files() if (entry := self._entry(path)) is not None]
-        now = time.time()
-        if older_than is not None:
-            held = [h for h in held if h.age(now) >= older_than]
-        return sorted(held, key=lambda h: h.arrival)
+        return oldest_first((entry for path in self._hf_files() if (entry := self._entry(path)) is not None),
+                            older_than)
 
     def show(self, queue_id: str) -> str:
         hf = self._find(queue_id)
@@ -140,12 +135,4 @@ class SendmailQuarantine:
         return b"\n".join(out) + b"\n"
 
     def _run(self, *args: str) -> str:
-        command = [self.sendmail, "-C", str(self.cf), *args]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, errors="surrogateescape",
-                                  timeout=120, check=False, env={**os.environ, "LC_ALL": "C"})
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise QuarantineError(f"{self.sendmail}: {exc}") from exc
-        if done.returncode != 0:
-            raise QuarantineError(f"{self.sendmail} {' '.join(args)}: {done.stderr.strip() or f'exit {done.returncode}'}")
-        return done.stdout
+        return run_tool(self.submit_command(), args, timeout=120, env={**os.environ, "LC_ALL": "C"})

@@ -7,13 +7,13 @@ called at all, so the MTA waits on us only once per message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import Milter
@@ -23,7 +23,7 @@ from . import config, listeners, logs
 from .actions import Deliver, Plan, Refuse, plan
 from .assembly import build_store
 from .checks import Stage
-from .core import failure_verdict, judge
+from .core import Analyzer, failure_verdict, judge
 from .edits import AddHeader
 from .held import MAX_RECORDS, HeldRecords, held_head
 from .lookups import LookupSession
@@ -252,22 +252,27 @@ class SpoofguardMilter(Milter.Base):
 
 
 def cache_stats(runtime: Runtime) -> dict[str, float]:
-    """Hit and miss counts of the DNS caches and the shared store the checks use."""
-    found = (getattr(check, "dns", None) for check in runtime.analyzer.checks)
-    clients = {id(client): client for client in found if client is not None}
+    """Hit and miss counts of the DNS caches and the shared store the checks use (read
+    after every message by the metrics)."""
+    clients, stores = _caches_of(runtime.analyzer)
     stats = {"dns_cache_hits": 0.0, "dns_cache_misses": 0.0}
-    stores = {}
-    for client in clients.values():
-        cache = client.cache
-        stats["dns_cache_hits"] += cache.hits
-        stats["dns_cache_misses"] += cache.misses
-        store = cache.store
-        if store is not None:
-            stores[id(store)] = store
-    for store in stores.values():
+    for client in clients:
+        stats["dns_cache_hits"] += client.cache.hits
+        stats["dns_cache_misses"] += client.cache.misses
+    for store in stores:
         for name in ("hits", "misses", "errors"):
             stats[f"store_{name}"] = stats.get(f"store_{name}", 0.0) + getattr(store, name, 0)
     return stats
+
+
+@functools.lru_cache(maxsize=1)
+def _caches_of(analyzer: Analyzer) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The distinct DNS clients and shared stores of an analyzer's checks: found once per
+    configuration, not per message."""
+    found = (getattr(check, "dns", None) for check in analyzer.checks)
+    clients = {id(client): client for client in found if client is not None}
+    stores = {id(c.cache.store): c.cache.store for c in clients.values() if c.cache.store is not None}
+    return tuple(clients.values()), tuple(stores.values())
 
 
 def _wire(value: str) -> str | bytes:
@@ -323,14 +328,13 @@ def serve(config_path: str | None = None) -> int:
 
 def run_worker(settings: config.Settings, connection: str, metrics_dir: str | None, link: Link) -> int:
     """One worker under the supervisor: no reloads of its own, metrics to the shared files."""
-    return run_milter(settings, None, connection, metrics_dir=metrics_dir, worker=True,
-                      on_ready=link.ready, on_stop=link.off)
+    return run_milter(settings, None, connection, metrics_dir=metrics_dir, link=link)
 
 
 def run_milter(settings: config.Settings, config_path: str | None, connection: str, *,
-               metrics_dir: str | None = None, worker: bool = False,
-               on_ready: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> int:
-    """libmilter on ``connection`` until SIGTERM.
+               metrics_dir: str | None = None, link: Link | None = None) -> int:
+    """libmilter on ``connection`` until SIGTERM; with ``link``, as a worker that tells
+    its supervisor when it serves and when it has left the socket.
 
     libmilter turns SIGHUP into "stop" in its own signal thread. Running libmilter off the
     main thread leaves SIGHUP and SIGTERM unblocked in the main thread, where the kernel
@@ -342,10 +346,10 @@ def run_milter(settings: config.Settings, config_path: str | None, connection: s
     SpoofguardMilter.held = HeldRecords(build_store(settings, "held", MAX_RECORDS))
     Milter.factory = SpoofguardMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
-    if worker:
-        if metrics_dir is not None:
-            SpoofguardMilter.metrics = Metrics(cache_stats=lambda: cache_stats(holder.current), shared_dir=metrics_dir)
-    elif settings.metrics.listen:
+    worker = link is not None
+    if metrics_dir is not None:  # a worker's share of the supervisor's endpoint
+        SpoofguardMilter.metrics = Metrics(cache_stats=lambda: cache_stats(holder.current), shared_dir=metrics_dir)
+    elif not worker and settings.metrics.listen:
         metrics = Metrics(cache_stats=lambda: cache_stats(holder.current))
         metrics.serve(settings.metrics.listen)
         SpoofguardMilter.metrics = metrics
@@ -365,9 +369,9 @@ def run_milter(settings: config.Settings, config_path: str | None, connection: s
         if not stopping.is_set():
             stopping.set()
             listeners.stop_accepting(connection)
-            if on_stop is not None:
-                on_stop()
-            if not worker:  # the supervisor says it once for all of them
+            if link is not None:
+                link.off()
+            else:  # the supervisor says it once for all of them
                 log.info("signal %d: stopping after the messages in progress", signum)
 
     def on_hup(signum: int, frame: object) -> None:
@@ -381,11 +385,11 @@ def run_milter(settings: config.Settings, config_path: str | None, connection: s
         signal.signal(signal.SIGHUP, on_hup)
     libmilter_thread = threading.Thread(target=run, name="libmilter")
     libmilter_thread.start()
-    if not connection.startswith("unix:"):
+    if not worker and not connection.startswith("unix:"):  # the supervisor tuned the shared socket
         _tune_when_listening(connection, libmilter_thread)
-    if on_ready is not None:
-        on_ready()
-    if not worker:
+    if link is not None:
+        link.ready()
+    else:
         log.info("spoofguard listening on %s (config %s)", connection, settings.path)
     drain = Drain(SpoofguardMilter.connections, m.timeout)
     while libmilter_thread.is_alive():

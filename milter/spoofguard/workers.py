@@ -67,6 +67,7 @@ class Link:
             return []
         return list(struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4]))
 
+
 _PR_SET_PDEATHSIG = 1
 _RESTARTS_ALLOWED = 5  # unexpected worker exits within _RESTART_WINDOW before giving up
 _RESTART_WINDOW = 30.0
@@ -129,6 +130,10 @@ class Supervisor:
             if metrics_dir:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 
+    @property
+    def _everyone(self) -> set[int]:
+        return self.workers | self.replaced | self.retiring
+
     def _metrics_dir(self) -> str | None:
         listen_on = self.settings.metrics.listen
         if not listen_on:
@@ -153,9 +158,9 @@ class Supervisor:
                 elif signum in (signal.SIGTERM, signal.SIGINT) and not stopping:
                     stopping = True
                     log.info("signal %d: stopping after the messages in progress", signum)
-                    self._signal_all(self.workers | self.replaced | self.retiring, signal.SIGTERM)
+                    self._signal_all(self._everyone, signal.SIGTERM)
             if not self._reap(stopping):
-                self._signal_all(self.workers | self.replaced | self.retiring, signal.SIGTERM)
+                self._signal_all(self._everyone, signal.SIGTERM)
                 self._wait_all()
                 return 1
             if not stopping:
@@ -219,11 +224,7 @@ class Supervisor:
                 self.replaced.discard(pid)
                 continue
             self.workers.discard(pid)
-            gc.freeze()
-            try:
-                self.workers.add(self._fork())
-            finally:
-                gc.unfreeze()
+            self.workers |= self._fork_frozen(1)
 
     def _reload(self) -> None:
         """Build the new configuration here first: a bad file never reaches a worker."""
@@ -258,13 +259,16 @@ class Supervisor:
             self.metrics.reloaded(ok)
 
     def _start_generation(self) -> None:
-        """Fork the workers with every object the supervisor holds moved out of the garbage
-        collector's sight, so a collection in a worker does not write to (and so copy) the
-        shared pages; the supervisor takes them back afterwards, so what an old
+        self.workers = self._fork_frozen(worker_count(self.settings.milter.workers))
+
+    def _fork_frozen(self, count: int) -> set[int]:
+        """Fork ``count`` workers with every object the supervisor holds moved out of the
+        garbage collector's sight, so a collection in a worker does not write to (and so
+        copy) the shared pages; the supervisor takes them back afterwards, so what an old
         configuration held can still be freed."""
         gc.freeze()
         try:
-            self.workers = {self._fork() for _ in range(worker_count(self.settings.milter.workers))}
+            return {self._fork() for _ in range(count)}
         finally:
             gc.unfreeze()
 
@@ -300,7 +304,7 @@ class Supervisor:
                 os.kill(pid, signum)
 
     def _wait_all(self) -> None:
-        for pid in self.workers | self.replaced | self.retiring:
+        for pid in self._everyone:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
 

@@ -11,7 +11,6 @@ import sys
 
 import pytest
 
-from spoofguard.cli import completed
 from spoofguard.held import HeldRecords
 from spoofguard.lookups.store import CacheSection, open_store
 from spoofguard.quarantine import Held
@@ -93,7 +92,7 @@ def test_the_milter_records_what_it_held_for_a_digest_without_root(postfix: Post
     entries = postfix.wait_for_queue("hold", 1)
     queue_id = next(e["queue_id"] for e in entries if "recorded@example.test" in str(e))
     records = HeldRecords(open_store(CacheSection(backend="sqlite"), path=milter.dir / "held.sqlite", role="held"))
-    filled = completed(Held(queue_id, 0.0, "", (), 0), records)
+    filled = records.complete(Held(queue_id, 0.0, "", (), 0))
     assert float(filled.score) >= 8.0 and filled.subject == "[SUSPICIOUS] Pay up"
     assert filled.reason.startswith("action=quarantine") and "impersonation.from_is_recipient" in filled.signals
     spoofguard(postfix, "delete", queue_id)

@@ -176,7 +176,7 @@ class SqliteStore:
                 (self._estimate,) = conn.execute("SELECT COUNT(*) FROM cache").fetchone()
                 return
             except sqlite3.OperationalError as exc:
-                if (not _is_busy(exc) and "locked" not in str(exc)) or time.monotonic() > deadline:
+                if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 
@@ -485,17 +485,16 @@ def _looks_like_sqlite(path: Path) -> bool:
     return head == b"" or head == _SQLITE_MAGIC
 
 
-def _move_aside(path: Path) -> Path | None:
-    """The corrupt file renamed beside itself; None when another process (a second
-    worker) moved it first."""
+def _move_aside(path: Path) -> None:
+    """The corrupt file renamed beside itself, unless another process (a second worker)
+    moved it first."""
     target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
     try:
         os.replace(path, target)
     except FileNotFoundError:
-        return None
+        return
     _remove_sidecars(path)
     log.warning("cache database %s is corrupt; moved it to %s and starting afresh", path, target)
-    return target
 
 
 def _same_file(path: Path, identity: tuple[int, int] | None) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spoofguard.cli import completed
 from spoofguard.edits import AddHeader, ChangeHeader
 from spoofguard.held import HeldRecords, held_head
 from spoofguard.lookups.store import CacheSection, open_store
@@ -27,7 +26,7 @@ def test_a_held_message_the_digest_cannot_read_keeps_its_score_and_reason(tmp_pa
     store = records(tmp_path)
     store.record("4XyZ1abc", held_head(message, changes))
     unread = Held("4XyZ1abc", 0.0, "mallory@example.test", ("alice@example.test",), 300)  # postcat refused
-    filled = completed(unread, records(tmp_path))  # another process: the digest
+    filled = records(tmp_path).complete(unread)  # another process: the digest
     assert filled.score == "16.8" and filled.subject == "[SUSPICIOUS] Your vote"
     assert filled.reason.startswith("action=quarantine") and "content.harm" in filled.signals
-    assert completed(Held("other", 0.0, "", (), 0), store).score == ""  # nothing recorded: as it was
+    assert store.complete(Held("other", 0.0, "", (), 0)).score == ""  # nothing recorded: as it was
